@@ -1,0 +1,38 @@
+# mmxmodal: one-command environment, tests and demo.
+#   make env        build the pinned environment into .venv (idempotent, seconds when up to date)
+#   make test       environment + the whole test suite (fast + slow acceptance tests)
+#   make test-fast  environment + the fast suite (< 10 min on 2 cores)
+#   make demo       environment + the main job on embedded synthetic data -> work_dirs/demo/report.md
+#   make data       generate the embedded synthetic data sets under data/
+#   make benchmark  speed / memory benchmarks -> benchmarks/results/
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+export HF_HUB_OFFLINE := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: env test test-fast demo data benchmark clean-env
+
+env:
+	@VENV=$(VENV) bash tools/setup_env.sh
+
+test: env
+	$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
+
+test-fast: env
+	$(PY) -m pytest -ra -m "not slow" --durations=15 $(PYTEST_ARGS)
+
+demo: env
+	$(PY) tools/demo.py --work-dir work_dirs/demo
+
+data: env
+	$(PY) tools/create_synthetic_data.py objects --out-dir data/synthetic_objects --num-objects 300 --seed 0
+	$(PY) tools/create_synthetic_data.py nuscenes --out-dir data/synthetic_nuscenes --num-scenes 10 --samples-per-scene 4 --seed 0
+	$(PY) tools/create_synthetic_data.py kitti --out-dir data/synthetic_kitti --seed 0
+
+benchmark: env
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-env:
+	rm -rf $(VENV)

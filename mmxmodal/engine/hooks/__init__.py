@@ -1,0 +1,1 @@
+"""Hooks (registered in mmdet3d.registry.HOOKS)."""

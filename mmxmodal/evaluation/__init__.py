@@ -1,0 +1,1 @@
+"""Metrics (registered in mmdet3d.registry.METRICS) and evaluation protocols."""

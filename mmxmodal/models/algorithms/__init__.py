@@ -1,0 +1,1 @@
+"""algorithms (registered in mmdet3d.registry.MODELS)."""

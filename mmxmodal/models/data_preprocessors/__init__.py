@@ -1,0 +1,1 @@
+"""data preprocessors (registered in mmdet3d.registry.MODELS)."""

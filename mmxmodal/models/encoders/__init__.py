@@ -1,0 +1,1 @@
+"""encoders (registered in mmdet3d.registry.MODELS)."""

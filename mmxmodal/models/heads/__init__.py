@@ -1,0 +1,1 @@
+"""heads (registered in mmdet3d.registry.MODELS)."""
