@@ -9,11 +9,15 @@ they agree on the algorithm, as spconv requires. Stock mmdet3d configs (``Sparse
 need no edit. ``import mmxmodal`` applies the patch.
 """
 import functools
+import warnings
 
 
 def patch_spconv_cpu_algo() -> bool:
     """Install the per-device algorithm choice. Idempotent; returns False when spconv 2.x is not installed."""
     try:
+        with warnings.catch_warnings():  # spconv 2.3.6 uses torch.cuda.amp decorators deprecated in torch 2.4
+            warnings.simplefilter('ignore', FutureWarning)
+            import spconv.pytorch  # noqa: F401
         from spconv.core import ConvAlgo
         from spconv.pytorch.conv import SparseConvolution
     except ImportError:

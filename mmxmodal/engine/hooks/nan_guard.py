@@ -1,0 +1,107 @@
+"""Guard training against non-finite losses: name the loss term and the samples, then stop or skip the step."""
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from mmdet3d.registry import HOOKS
+
+DataBatch = Optional[dict]
+
+
+def sample_ids(data_batch: DataBatch,
+               keys: Sequence[str] = ('sample_idx', 'token', 'sample_token', 'pts_path', 'lidar_path', 'img_path')
+               ) -> List[str]:
+    """Identify the samples of a batch from their data-sample metainfo (first key present per sample)."""
+    out = []
+    samples = (data_batch or {}).get('data_samples') or []
+    for s in samples:
+        meta = s.metainfo if hasattr(s, 'metainfo') else (s if isinstance(s, dict) else {})
+        for k in keys:
+            if k in meta:
+                out.append(f'{k}={meta[k]}')
+                break
+        else:
+            out.append('?')
+    return out
+
+
+@HOOKS.register_module()
+class NaNGuardHook(Hook):
+    """Check every loss term before backward; on NaN/Inf either stop with a precise error or skip the step.
+
+    Works with any mmengine model (stock mmdet3d detectors included): it wraps the model's ``parse_losses``
+    (to see each term) and the optimizer wrapper's ``update_params`` (to skip backward and step). In distributed
+    runs the decision is all-reduced, so every process skips the same iteration.
+
+    Args:
+        action: ``'stop'`` raises ``FloatingPointError`` naming the terms and samples; ``'skip'`` drops the
+            iteration (no backward, no step), logs a warning and counts it in ``train/nan_skipped``.
+        max_skips: with ``'skip'``, stop anyway after this many skipped iterations (None: never).
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, action: str = 'stop', max_skips: Optional[int] = None) -> None:
+        if action not in ('stop', 'skip'):
+            raise ValueError(f"NaNGuardHook action must be 'stop' or 'skip', got {action!r}")
+        self.action = action
+        self.max_skips = max_skips
+        self.skipped = 0
+        self._bad_terms: Dict[str, float] = {}
+        self._ids: List[str] = []
+        self._iter = 0
+
+    # ---------------------------------------------------------------- wiring
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        parse = model.parse_losses
+        hook = self
+
+        def parse_losses(losses):
+            loss, log_vars = parse(losses)
+            hook._bad_terms = {
+                k: float(v)
+                for k, v in log_vars.items() if isinstance(v, (float, int, torch.Tensor)) and
+                not torch.isfinite(torch.as_tensor(v)).all()
+            }
+            if hook._bad_terms and hook.action == 'skip':
+                log_vars = {k: v for k, v in log_vars.items() if k not in hook._bad_terms}
+            return loss, log_vars
+
+        model.parse_losses = parse_losses
+
+        optim_wrapper = runner.optim_wrapper
+        update = optim_wrapper.update_params
+
+        def update_params(loss, *args, **kwargs):
+            bad = torch.tensor([0.0 if torch.isfinite(loss).all() else 1.0])
+            if dist.is_available() and dist.is_initialized():
+                bad = bad.to(loss.device)
+                dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+            if bad.item() == 0:
+                return update(loss, *args, **kwargs)
+            return hook._on_nonfinite(runner, optim_wrapper)
+
+        optim_wrapper.update_params = update_params
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch: DataBatch = None) -> None:
+        self._ids = sample_ids(data_batch)
+        self._iter = runner.iter
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: DataBatch = None, outputs=None) -> None:
+        runner.message_hub.update_scalar('train/nan_skipped', self.skipped)
+
+    # ---------------------------------------------------------------- handling
+    def _on_nonfinite(self, runner, optim_wrapper) -> None:
+        terms = ', '.join(f'{k}={v}' for k, v in self._bad_terms.items()) or 'another process'
+        where = f'iteration {self._iter}: non-finite loss ({terms}); samples: {", ".join(self._ids) or "?"}'
+        if self.action == 'stop' or (self.max_skips is not None and self.skipped >= self.max_skips):
+            raise FloatingPointError(f'NaNGuardHook stopped training at {where}')
+        self.skipped += 1
+        optim_wrapper.zero_grad()
+        print_log(f'NaNGuardHook skipped {where} (skipped so far: {self.skipped})', logger='current',
+                  level=logging.WARNING)
