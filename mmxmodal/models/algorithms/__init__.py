@@ -1,1 +1,2 @@
 """algorithms (registered in mmdet3d.registry.MODELS)."""
+# one import line per module

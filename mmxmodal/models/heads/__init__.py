@@ -1,1 +1,2 @@
 """heads (registered in mmdet3d.registry.MODELS)."""
+# one import line per module

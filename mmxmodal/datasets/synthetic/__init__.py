@@ -1,0 +1,1 @@
+"""Generators that write synthetic paired data in real on-disk formats (objects, nuScenes, KITTI)."""
