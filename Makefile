@@ -28,8 +28,8 @@ demo: env
 
 data: env
 	$(PY) tools/create_synthetic_data.py objects --out-dir data/synthetic_objects --num-objects 300 --seed 0
-	$(PY) tools/create_synthetic_data.py nuscenes --out-dir data/synthetic_nuscenes --num-scenes 10 --samples-per-scene 4 --seed 0
-	$(PY) tools/create_synthetic_data.py kitti --out-dir data/synthetic_kitti --seed 0
+	$(PY) tools/create_synthetic_data.py nuscenes --out-dir data/synthetic-nuscenes --num-scenes 10 --samples-per-scene 4 --sweeps 3 --seed 0
+	$(PY) tools/create_synthetic_data.py kitti --out-dir data/synthetic-kitti --num-scenes 10 --samples-per-scene 4 --seed 0
 
 benchmark: env
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
