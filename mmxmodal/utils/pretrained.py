@@ -1,0 +1,127 @@
+"""Loading pretrained encoders into downstream models: never silently load nothing.
+
+What mmengine 0.10's ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)`` does with a wrong checkpoint:
+
+* ``prefix`` given, no key has it (e.g. ``prefix='img_backbone.'`` on a CrossPoint checkpoint, whose image encoder
+  is ``img_backbone.`` but whose point encoder is ``point_encoder.``): an ``AssertionError`` "<prefix> is not in the
+  pretrained model" that does not say which prefixes exist (and disappears under ``python -O``). Importing mmxmodal
+  replaces it by :class:`CheckpointPrefixError` naming the file, the prefix and the prefixes that exist.
+* ``prefix`` matches keys that do not fit the module (another encoder type), or ``prefix=None`` on a whole-model
+  checkpoint (``point_encoder.conv1...`` into a bare encoder): mmengine loads with ``strict=False`` and only logs
+  the missing / unexpected keys - the model silently keeps its random weights. Use
+  ``init_cfg=dict(type='CheckedPretrained', checkpoint=..., prefix=...)`` instead: it requires a fraction
+  ``min_loaded`` (default all) of the module's weights to be loaded with matching shapes, and otherwise raises an
+  error listing what is missing, the shape mismatches and the prefixes that would fit.
+"""
+from collections import Counter, OrderedDict
+from typing import Dict, List, Optional
+
+from mmengine.logging import print_log
+from mmengine.registry import WEIGHT_INITIALIZERS
+
+
+class CheckpointPrefixError(KeyError):
+    """The checkpoint has no (usable) weights under the requested prefix."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
+def checkpoint_prefixes(state_dict: Dict[str, object], depth: int = 1, limit: int = 20) -> List[str]:
+    """The ``depth``-component key prefixes of a state dict with their key counts, e.g. ``['point_encoder. (42
+    keys)', 'img_backbone. (122 keys)']`` (most frequent first)."""
+    counts = Counter('.'.join(k.split('.')[:depth]) + '.' for k in state_dict if '.' in k)
+    return [f'{p} ({n} keys)' for p, n in counts.most_common(limit)]
+
+
+def _state_dict_of(checkpoint) -> Dict[str, object]:
+    sd = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    if not isinstance(sd, dict):
+        raise CheckpointPrefixError(f'checkpoint has no state dict (got {type(sd).__name__})')
+    return sd
+
+
+def strip_prefix(state_dict: Dict[str, object], prefix: str, filename: str = '<checkpoint>') -> 'OrderedDict':
+    """Keys under ``prefix`` with the prefix removed; :class:`CheckpointPrefixError` naming the prefixes that exist
+    when there are none."""
+    if not prefix.endswith('.'):
+        prefix += '.'
+    out = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+    if not out:
+        found = checkpoint_prefixes(state_dict) or ['(no dotted keys)']
+        raise CheckpointPrefixError(f'{filename}: no weight has the prefix {prefix!r} (expected by init_cfg '
+                                    f'prefix=...); the checkpoint has the prefixes: {", ".join(found)}')
+    return out
+
+
+def _load_checkpoint_with_prefix(prefix: str, filename: str, map_location=None):
+    """Drop-in for ``mmengine.runner.checkpoint._load_checkpoint_with_prefix`` with an explicit error."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    return strip_prefix(_state_dict_of(checkpoint), prefix, filename)
+
+
+def _suggest_prefixes(state_dict: Dict[str, object], module_keys: List[str]) -> List[str]:
+    keys = set(module_keys)
+    scores = Counter()
+    for k in state_dict:
+        parts = k.split('.')
+        for i in range(1, len(parts)):
+            if '.'.join(parts[i:]) in keys:
+                scores['.'.join(parts[:i]) + '.'] += 1
+    return [f'{p} ({n} of {len(keys)} weights)' for p, n in scores.most_common(3)]
+
+
+@WEIGHT_INITIALIZERS.register_module(name='CheckedPretrained')
+class CheckedPretrainedInit:
+    """``Pretrained`` init that fails loudly unless the checkpoint really initialises the module.
+
+    Args:
+        checkpoint: checkpoint file (loaded weights-only, see :mod:`mmxmodal.utils.checkpoint`).
+        prefix: sub-module prefix in the checkpoint (``'point_encoder.'`` for CrossPoint / Cross-MoST point
+            encoders, ``'img_backbone.'`` / ``'pts_middle_encoder.'`` ... for SimIPU); None = keys as they are.
+        min_loaded: fraction of the module's state-dict entries that must be loaded with the right shape
+            (1.0 = all; e.g. 0.9 to allow a new head).
+        map_location: as ``torch.load``.
+    """
+
+    def __init__(self, checkpoint: str, prefix: Optional[str] = None, min_loaded: float = 1.0,
+                 map_location: str = 'cpu') -> None:
+        self.checkpoint, self.prefix, self.min_loaded, self.map_location = (checkpoint, prefix, min_loaded,
+                                                                            map_location)
+
+    def __call__(self, module) -> None:
+        from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+        full = _state_dict_of(_load_checkpoint(self.checkpoint, map_location=self.map_location))
+        sd = strip_prefix(full, self.prefix, self.checkpoint) if self.prefix else OrderedDict(full)
+        if sd and all(k.startswith('module.') for k in sd):  # DDP-wrapped checkpoint
+            sd = OrderedDict((k[7:], v) for k, v in sd.items())
+        own = module.state_dict()
+        matched = [k for k in own if k in sd and tuple(sd[k].shape) == tuple(own[k].shape)]
+        missing = [k for k in own if k not in sd]
+        shape_bad = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}' for k in own
+                     if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+        frac = len(matched) / max(len(own), 1)
+        where = f'{self.checkpoint}' + (f' (prefix {self.prefix!r})' if self.prefix else '')
+        if frac < self.min_loaded:
+            hint = _suggest_prefixes(full, list(own))
+            raise CheckpointPrefixError(
+                f'{where} initialises only {len(matched)} of {len(own)} weights of {type(module).__name__} '
+                f'(min_loaded={self.min_loaded}). Missing: {missing[:8]}{" ..." if len(missing) > 8 else ""}; '
+                f'shape mismatches: {shape_bad[:5]}; checkpoint prefixes: {", ".join(checkpoint_prefixes(full))}'
+                + (f'; prefixes that fit this module: {", ".join(hint)}' if hint else ''))
+        load_state_dict(module, OrderedDict((k, sd[k]) for k in matched), strict=False, logger='current')
+        print_log(f'CheckedPretrained: loaded {len(matched)} of {len(own)} weights of {type(module).__name__} from '
+                  f'{where}', logger='current')
+        if hasattr(module, '_params_init_info'):
+            from mmengine.model.weight_init import update_init_info
+            update_init_info(module, init_info=f'CheckedPretrained: load from {where}')
+
+
+def register_prefix_check() -> None:
+    """Make mmengine's ``Pretrained`` init raise :class:`CheckpointPrefixError` for an absent prefix."""
+    import mmengine.runner.checkpoint as ckpt
+    ckpt._load_checkpoint_with_prefix = _load_checkpoint_with_prefix
+
+
+register_prefix_check()
