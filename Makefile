@@ -11,6 +11,10 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# One BLAS thread per process: on 2 cores, tests and dist runs start several processes (oversubscribed BLAS
+# threads made sparse convolutions 30-50x slower here). Override with `make test OMP_NUM_THREADS=2`.
+OMP_NUM_THREADS ?= 1
+export OMP_NUM_THREADS
 
 .PHONY: env test test-fast demo data benchmark clean-env
 

@@ -13,6 +13,7 @@ ScanObjectNN layout::
     <data_root>/<split_dir>/training_<variant>.h5, test_<variant>.h5   # 'data' (N, P, 3+), 'label' (N,)
 """
 import glob
+import logging
 import os
 import os.path as osp
 from typing import Callable, List, Optional, Sequence, Union
@@ -20,7 +21,9 @@ from typing import Callable, List, Optional, Sequence, Union
 import numpy as np
 from mmdet3d.registry import DATASETS
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
+from .robust import RobustDatasetMixin
 from .shapenet_render import _IMG_EXTS, _build_pipeline
 
 MODELNET40_CLASSES = (
@@ -37,7 +40,7 @@ def _read_lines(path: str) -> List[str]:
         return [ln.strip() for ln in f if ln.strip()]
 
 
-def _read_h5(path: str, keys: Sequence[str], optional: Sequence[str] = ()) -> dict:
+def _read_h5(path: str, keys: Sequence[str], optional: Sequence[str] = (), check_finite: bool = True) -> dict:
     import h5py
     if not osp.isfile(path):
         raise FileNotFoundError(f'h5 file not found: {path}')
@@ -56,7 +59,7 @@ def _read_h5(path: str, keys: Sequence[str], optional: Sequence[str] = ()) -> di
     pts = out[keys[0]]
     if pts.ndim != 3 or pts.shape[2] < 3:
         raise ValueError(f'{path}: {keys[0]!r} must be (N, P, >=3), got {pts.shape}')
-    if not np.isfinite(pts).all():
+    if check_finite and not np.isfinite(pts).all():
         raise ValueError(f'{path}: {keys[0]!r} contains NaN/inf values')
     return out
 
@@ -71,11 +74,18 @@ def _few_shot(labels: np.ndarray, num_shots: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
 
 
-class _H5ObjectDataset(BaseDataset):
-    """Shared logic: in-memory points from h5, labels, optional few-shot subset and rendered views."""
+class _H5ObjectDataset(RobustDatasetMixin, BaseDataset):
+    """Shared logic: in-memory points from h5, labels, optional few-shot subset and rendered views.
+
+    ``on_error='skip'`` (pretraining): rows with NaN/Inf points are dropped at construction (warning, counted in
+    ``num_skipped_infos``) and samples whose views cannot be loaded are skipped (see
+    :mod:`mmxmodal.datasets.robust`); ``'raise'`` (default) raises errors naming the file.
+    """
 
     def __init__(self, data_root: str, split: str, pipeline, with_normals: bool, num_shots: Optional[int],
-                 shot_seed: int, metainfo: Optional[dict], **kwargs) -> None:
+                 shot_seed: int, metainfo: Optional[dict], on_error: str = 'raise', **kwargs) -> None:
+        self._init_robust(on_error)
+        self.test_mode = kwargs.get('test_mode', False)
         if split not in ('train', 'test'):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if not data_root or not osp.isdir(data_root):
@@ -98,12 +108,29 @@ class _H5ObjectDataset(BaseDataset):
         if len(labels) and (labels.min() < 0 or labels.max() >= n_cls):
             raise ValueError(f'{source[int(np.argmax((labels < 0) | (labels >= n_cls)))]}: label out of range '
                              f'[0, {n_cls}) for classes {self.metainfo["classes"]}')
+        finite = np.isfinite(points.reshape(len(points), -1)).all(1) if len(points) else np.ones(0, bool)
+        for r in np.nonzero(~finite)[0]:
+            if not self.skipping:
+                raise ValueError(f'{source[r]}: row {r} has NaN/inf point values')
+            self.num_skipped_infos += 1
+            print_log(f'{type(self).__name__}: skipping row {r} of {source[r]}: NaN/inf point values',
+                      logger='current', level=logging.WARNING)
         rows = np.arange(len(labels)) if self.num_shots is None else _few_shot(labels, self.num_shots,
                                                                                self.shot_seed)
+        rows = rows[finite[rows]]
         data_list = []
         for r in rows:
+            try:
+                views = self._views(int(r))
+            except FileNotFoundError as e:
+                if not self.skipping:
+                    raise
+                self.num_skipped_infos += 1
+                print_log(f'{type(self).__name__}: skipping row {r} of {source[r]}: {e}', logger='current',
+                          level=logging.WARNING)
+                continue
             data_list.append(dict(sample_idx=int(r), points=np.ascontiguousarray(points[r], np.float32),
-                                  gt_label=int(labels[r]), img_paths=self._views(int(r)), h5_path=source[r]))
+                                  gt_label=int(labels[r]), img_paths=views, h5_path=source[r], h5_row=int(r)))
         return data_list
 
 
@@ -112,7 +139,8 @@ class ModelNet40Dataset(_H5ObjectDataset):
     """ModelNet40 ``modelnet40_ply_hdf5_2048`` split (or the synthetic set in the same layout).
 
     data_info: ``sample_idx`` (row in the split), ``points`` np.float32 (P, 3), or (P, 6) xyz + normals when
-    ``with_normals``, ``gt_label`` (int), ``img_paths`` (list[str]; empty without ``views_dir``), ``h5_path``.
+    ``with_normals``, ``gt_label`` (int), ``img_paths`` (list[str]; empty without ``views_dir``), ``h5_path``,
+    ``h5_row`` (row over the split's files; mmengine overwrites ``sample_idx`` with the list position).
     ``metainfo['classes']`` is read from ``shape_names.txt`` (ModelNet40's 40 names if absent).
 
     Args:
@@ -121,6 +149,7 @@ class ModelNet40Dataset(_H5ObjectDataset):
         with_normals: append the h5 'normal' dataset (error naming the file when absent).
         views_dir: folder with ``<split>/<row:05d>/*.png`` views (relative paths are joined to ``data_root``).
         num_shots: keep ``num_shots`` random samples per class (seeded by ``shot_seed``); None keeps all.
+        on_error: ``'raise'`` (default) or ``'skip'`` bad rows / samples (see :class:`_H5ObjectDataset`).
     """
     METAINFO = dict(classes=MODELNET40_CLASSES)
 
@@ -163,7 +192,7 @@ class ModelNet40Dataset(_H5ObjectDataset):
     def load_data_list(self) -> List[dict]:
         pts, labels, source = [], [], []
         for path in self._h5_files():
-            d = _read_h5(path, ['data', 'label'], ['normal'])
+            d = _read_h5(path, ['data', 'label'], ['normal'], check_finite=not self.skipping)
             p = d['data'][..., :3].astype(np.float32)
             if self.with_normals:
                 if 'normal' not in d:
@@ -204,7 +233,7 @@ class ScanObjectNNDataset(_H5ObjectDataset):
     def load_data_list(self) -> List[dict]:
         prefix = 'training' if self.split == 'train' else 'test'
         path = osp.join(self.data_root, self.split_dir, f'{prefix}_{self.variant}.h5')
-        d = _read_h5(path, ['data', 'label'])
+        d = _read_h5(path, ['data', 'label'], check_finite=not self.skipping)
         p = d['data'].astype(np.float32)
         p = p[..., :6] if self.with_normals else p[..., :3]
         if self.with_normals and p.shape[-1] < 6:

@@ -5,6 +5,7 @@ Layout (real data as CrossPoint uses it, or ``tools/create_synthetic_data.py obj
     <data_root>/ShapeNet/<synset>/<object_id>.ply                      # or .npy / .txt
     <data_root>/ShapeNetRendering/<synset>/<object_id>/rendering/NN.png  # + renderings.txt (optional)
 """
+import logging
 import os
 import os.path as osp
 import warnings
@@ -12,7 +13,9 @@ from typing import Callable, List, Optional, Sequence, Union
 
 from mmdet3d.registry import DATASETS, TRANSFORMS
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
+from .robust import RobustDatasetMixin
 from .synthetic.objects import SHAPENET_SYNSETS
 
 _IMG_EXTS = ('.png', '.jpg', '.jpeg')
@@ -24,7 +27,7 @@ def _build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> List[Callable]
 
 
 @DATASETS.register_module()
-class ShapeNetRenderDataset(BaseDataset):
+class ShapeNetRenderDataset(RobustDatasetMixin, BaseDataset):
     """One sample per point-cloud file whose rendering folder exists.
 
     data_info: ``sample_idx`` (int), ``pts_path`` (str), ``img_paths`` (list[str], sorted views), ``gt_label``
@@ -38,16 +41,20 @@ class ShapeNetRenderDataset(BaseDataset):
         synsets: restrict to these synset ids (default: every folder in ``pts_dir``).
         pts_exts: point-cloud file extensions to list.
         skip_missing: skip (with a warning) objects whose rendering folder is missing, empty, or lists missing
-            files in ``renderings.txt``; False (default) raises an error naming the path.
+            files in ``renderings.txt``; False raises an error naming the path; None (default) follows
+            ``on_error``.
+        on_error: ``'raise'`` (default) or ``'skip'`` a sample whose files cannot be loaded (warning + counter,
+            see :mod:`mmxmodal.datasets.robust`); the pretraining configs use ``'skip'``.
         use_synset_label: set ``gt_label`` to the synset's index in ``metainfo['classes']``.
     """
     METAINFO = dict(classes=(), synsets=())
 
     def __init__(self, data_root: str, pipeline: Sequence[Union[dict, Callable]] = (), pts_dir: str = 'ShapeNet',
                  img_dir: str = 'ShapeNetRendering', synsets: Optional[Sequence[str]] = None,
-                 pts_exts: Sequence[str] = ('.ply', '.npy', '.txt'), skip_missing: bool = False,
+                 pts_exts: Sequence[str] = ('.ply', '.npy', '.txt'), skip_missing: Optional[bool] = None,
                  use_synset_label: bool = False, metainfo: Optional[dict] = None, test_mode: bool = False,
-                 lazy_init: bool = False, **kwargs) -> None:
+                 lazy_init: bool = False, on_error: str = 'raise', **kwargs) -> None:
+        self._init_robust(on_error)
         if not data_root or not osp.isdir(data_root):
             raise FileNotFoundError(f'ShapeNetRender data_root not found: {data_root}')
         self.pts_root = osp.join(data_root, pts_dir)
@@ -65,7 +72,7 @@ class ShapeNetRenderDataset(BaseDataset):
             raise FileNotFoundError(f'no synset folders in {self.pts_root}')
         self.synsets = found
         self.pts_exts = tuple(e.lower() for e in pts_exts)
-        self.skip_missing = skip_missing
+        self.skip_missing = (on_error == 'skip' and not test_mode) if skip_missing is None else skip_missing
         self.use_synset_label = use_synset_label
         meta = dict(classes=tuple(SHAPENET_SYNSETS.get(s, s) for s in found), synsets=tuple(found))
         meta.update(metainfo or {})
@@ -94,6 +101,9 @@ class ShapeNetRenderDataset(BaseDataset):
         if problem is not None:
             if self.skip_missing:
                 warnings.warn(f'ShapeNetRenderDataset: skipping {synset}/{obj}: {problem}')
+                print_log(f'ShapeNetRenderDataset: skipping {synset}/{obj}: {problem}', logger='current',
+                          level=logging.WARNING)
+                self.num_skipped_infos += 1
                 return None
             raise FileNotFoundError(problem)
         return [osp.join(folder, n) for n in names]

@@ -1,3 +1,7 @@
 """Hooks (registered in mmdet3d.registry.HOOKS)."""
 # one import line per hook module
+from .ema_teacher import EMATeacherHook, RampedEMA, ema_decay_at  # noqa: F401
+from .pseudo_labels import PseudoLabelMonitorHook  # noqa: F401
 from .nan_guard import NaNGuardHook, sample_ids  # noqa: F401
+from .skipped_samples import SkippedSamplesHook, count_skipped  # noqa: F401
+from .rng_state import RNGStateHook, get_rng_state, set_rng_state  # noqa: F401

@@ -56,6 +56,12 @@ class NaNGuardHook(Hook):
         self._iter = 0
 
     # ---------------------------------------------------------------- wiring
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['nan_guard_skipped'] = self.skipped  # --resume keeps counting towards max_skips
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self.skipped = int(checkpoint.get('nan_guard_skipped', 0))
+
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         parse = model.parse_losses

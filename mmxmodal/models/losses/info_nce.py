@@ -111,7 +111,7 @@ def info_nce(query: Tensor,
         for q, keys in directions:
             loss = loss + _ce_chunked(q, keys, pos, temperature, None, chunk_size)
             if return_accuracy:
-                acc = acc + _top1(q, keys, pos, None)
+                acc = acc + _top1(q, keys, pos, None, chunk_size or 4096)  # same memory bound as the loss
     norm = _normaliser(n, gather_distributed, query.device) * len(directions)
     loss = loss / norm if norm > 0 else loss
     if return_accuracy:

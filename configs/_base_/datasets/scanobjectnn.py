@@ -1,0 +1,24 @@
+# ScanObjectNN classification (h5_files/main_split, OBJ_BG 'objectdataset' variant), DGCNN's fine-tuning protocol.
+_base_ = ['./modelnet40.py']
+dataset_type = 'ScanObjectNNDataset'
+data_root = 'data/ScanObjectNN/h5_files/'
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        split_dir='main_split',
+        variant='objectdataset',
+        split='train',
+        pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        split_dir='main_split',
+        variant='objectdataset',
+        split='test',
+        pipeline={{_base_.test_pipeline}},
+        test_mode=True))
+test_dataloader = val_dataloader

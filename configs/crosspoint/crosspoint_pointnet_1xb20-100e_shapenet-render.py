@@ -1,0 +1,13 @@
+# CrossPoint, PointNet + ResNet-50, ShapeNetRender, linear-SVM probe on ModelNet40 every epoch.
+_base_ = [
+    '../_base_/models/crosspoint_pointnet.py', '../_base_/datasets/shapenet-render.py',
+    '../_base_/schedules/crosspoint-adam-cosine-100e.py', 'mmdet3d::_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmxmodal'], allow_failed_imports=False)
+default_scope = 'mmdet3d'
+
+train_dataloader = dict(batch_size=20)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_best='svm/accuracy', rule='greater'))
