@@ -53,8 +53,8 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from mmxmodal.utils.report import (Report, StepRecord, add_sum_key, first_last, last_val,  # noqa: E402
-                                   load_scalars, plot_bars, plot_curves, plot_runs_comparison, plot_training_curves, plot_tsne,
-                                   train_series)
+                                   load_scalars, plot_bars, plot_curves, plot_runs_comparison, plot_tsne,
+                                   train_series, val_series)
 
 PY = sys.executable
 BUDGET_S = 15 * 60
@@ -63,8 +63,8 @@ STEPS = ('data', 'figures', 'simipu', 'finetune', 'crosspoint', 'probe', 'crossm
 CONFIGS = dict(
     simipu='configs/simipu/simipu_r18-sparse_1xb2-2e_synthetic-nuscenes.py',
     finetune='configs/finetune/centerpoint_voxel0512_second_secfpn_1xb2-40e_synthetic-nuscenes-3d_simipu.py',
-    crosspoint='configs/crosspoint/crosspoint_dgcnn_1xb16-10e_synthetic-objects.py',
-    crossmost='configs/crossmost/crossmost_tinyvit-dgcnn_1xb32-10e_synthetic-objects.py',
+    crosspoint='configs/crosspoint/crosspoint_dgcnn_1xb16-3e_synthetic-objects.py',  # the acceptance recipe
+
 )
 
 # ----------------------------------------------------------------------------------------- data and schedules
@@ -98,8 +98,8 @@ SCHEDULES = dict(
     full=dict(
         simipu=dict(epochs=2, samples=None),  # None: every train sample
         finetune=dict(epochs=40, label_ratio=0.1),
-        crosspoint=dict(epochs=3, val_interval=1),
-        crossmost=dict(warmup_epochs=3, epochs=None),  # None: the config's schedule
+        crosspoint=dict(epochs=None, val_interval=1),  # None: the config's schedule; the probe every epoch
+        crossmost=dict(warmup_epochs=None, epochs=None),  # None: tools/crossmost_synthetic_acceptance.py defaults
     ),
     quick=dict(
         simipu=dict(epochs=1, samples=2),
@@ -305,6 +305,7 @@ class Demo:
         self.results: Dict[str, dict] = {}
         self.status: Dict[str, str] = {}
         self.numbers: Dict[str, list] = {}  # step -> [(args, kwargs)] for Report.add, in step order
+        self.warnings: List[str] = []
         self.figures: Dict[str, list] = {}  # step -> [(caption, path)]
         self.timings_file = osp.join(self.work, 'timings.json')
         self.timings = self._load_json(self.timings_file)  # of earlier runs: shown for reused steps
@@ -656,36 +657,47 @@ class Demo:
                 'val_dataloader.dataset.datasets.1.data_root': probe,
                 'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
                 'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
-                'train_cfg.max_epochs': s['epochs'], 'train_cfg.val_interval': s['val_interval'],
-                'param_scheduler.0.T_max': s['epochs'], 'param_scheduler.0.end': s['epochs'],
-                'default_hooks.checkpoint.interval': s['epochs']}
+                'train_cfg.val_interval': s['val_interval']}
+        if s.get('epochs'):
+            opts.update({'train_cfg.max_epochs': s['epochs'], 'param_scheduler.0.T_max': s['epochs'],
+                         'param_scheduler.0.end': s['epochs'], 'default_hooks.checkpoint.interval': s['epochs']})
         if self.args.quick:
             opts['model.point_encoder.k'] = 8
         return opts
 
     def step_crosspoint(self) -> bool:
-        s = self.sched['crosspoint']
         wd = osp.join(self.work, 'crosspoint')
         opts = self._crosspoint_opts()
         cmd = train_cmd(CONFIGS['crosspoint'], wd, opts)
         reused = self._train('crosspoint', cmd, wd, 'CrossPoint pretraining (point + image encoders, no labels)')
         recs = load_scalars(wd)
         self.results['crosspoint'] = dict(ckpt=last_checkpoint(wd), cmd=cmd_text(cmd), opts=opts)
-        per_epoch = max(1, len(train_series(recs, 'loss')[1]) // max(1, s['epochs']))
+        epochs = int(max(r.get('epoch', 1) for r in recs if 'loss' in r))
+        per_epoch = max(1, len(train_series(recs, 'loss')[1]) // epochs)
         text = cmd_text(cmd)
         for key, what in (('loss_intra', 'NT-Xent between two augmented point views'),
                           ('loss_cross', 'NT-Xent between the points and their rendered image')):
             a, b = first_last(recs, key, window=per_epoch)
             self.add('crosspoint', 'CrossPoint pretraining', f'{what}, first epoch', a, command=text)
             self.add('crosspoint', 'CrossPoint pretraining', f'{what}, last epoch', b, command=text,
-                     note=f'{s["epochs"]} epochs')
-        self.add('crosspoint', 'CrossPoint pretraining', 'linear-SVM accuracy logged by the val loop, last epoch',
-                 last_val(recs, 'svm/accuracy'), '%', command=text, note='LinearSVMMetric, train split -> test split')
+                     note=f'{epochs} epochs')
+        acc_keys = sorted({k for r in recs for k in r if k.endswith('/accuracy')})
+        self.results['crosspoint']['val_acc'] = {k.split('/')[0]: last_val(recs, k) for k in acc_keys}
+        for k in acc_keys:
+            self.add('crosspoint', 'CrossPoint pretraining', f'linear-SVM accuracy ({k.split("/")[0]}) logged by the '
+                     'val loop, last epoch', last_val(recs, k), '%', command=text,
+                     note='LinearSVMMetric, train split -> test split')
+        if not acc_keys:
+            self.add('crosspoint', 'CrossPoint pretraining', 'linear-SVM accuracy logged by the val loop', None,
+                     note='no */accuracy key in the val records')
         out = self.fig('crosspoint_pretraining.png')
-        plot_training_curves(recs, [('loss_intra', 'loss_intra (point-point NT-Xent)'),
-                                    ('loss_cross', 'loss_cross (point-image NT-Xent)')], out,
-                             val_keys=[('svm/accuracy', 'linear-SVM probe accuracy (%) per epoch')],
-                             smooth_window=3, title='CrossPoint pretraining on the embedded objects (no labels)')
+        plot_curves([dict(title='loss_intra (point-point NT-Xent)', series=[('loss_intra',
+                                                                             *train_series(recs, 'loss_intra'))]),
+                     dict(title='loss_cross (point-image NT-Xent)', series=[('loss_cross',
+                                                                             *train_series(recs, 'loss_cross'))]),
+                     dict(title='linear-SVM probe accuracy (%) per epoch', xlabel='epoch', markers=True,
+                          series=[(k, *val_series(recs, k)) for k in acc_keys])],
+                    out, title='CrossPoint pretraining on the embedded objects (no labels)', smooth_window=3)
         self.add_figure('crosspoint', 'CrossPoint pretraining: both NT-Xent losses and the linear-SVM probe of '
                         'the val loop', out)
         return reused
@@ -710,21 +722,36 @@ class Demo:
         test_opts = ' '.join(f'{k.replace("val_", "test_", 1)}={v}' for k, v in cp['opts'].items()
                              if k.startswith(('val_', 'model.')))
         cmd = f'python tools/test.py {CONFIGS["crosspoint"]} {{}} --cfg-options {test_opts}'
-        note = f'SVM fit on {res["num_train"]} train, scored on {res["num_test"]} test objects'
-        self.add('probe', 'CrossPoint linear probe', 'linear-SVM accuracy, CrossPoint-pretrained point encoder',
-                 res['pretrained'], '%', command=cmd.format(rel(cp['ckpt'])), note=note)
-        self.add('probe', 'CrossPoint linear probe', 'linear-SVM accuracy, same encoder randomly initialised',
-                 res['random'], '%', command=cmd.format(rel(res['random_ckpt'])),
-                 note='random_init.pth: init_weights() with the config seed, written by the demo')
-        self.add('probe', 'CrossPoint linear probe', 'gain (pretrained - random init)',
-                 res['pretrained'] - res['random'], 'points')
+        note = f'fit on {res["num_train"]} train, scored on {res["num_test"]} held-out objects'
+        for i, (name, kw) in enumerate(res['metrics'].items()):
+            what = f'linear-SVM accuracy ({name}: C={kw.get("C")}' + (', standardised features)' if
+                                                                     kw.get('standardize') else ')')
+            self.add('probe', 'CrossPoint linear probe', f'{what}, CrossPoint-pretrained point encoder',
+                     res['pretrained'][name], '%', command=cmd.format(rel(cp['ckpt'])), note=note)
+            self.add('probe', 'CrossPoint linear probe', f'{what}, same encoder randomly initialised',
+                     res['random'][name], '%', command=cmd.format(rel(res['random_ckpt'])),
+                     note='random_init.pth: init_weights() with the config seed, written by the demo')
+            self.add('probe', 'CrossPoint linear probe', f'{what}, gain (pretrained - random init)',
+                     res['pretrained'][name] - res['random'][name], 'points')
+        head = next(iter(res['metrics']))  # CrossPoint's own probe
+        # the same SVM on the same objects: the val loop of the training run must agree with the saved checkpoint
+        logged = self.results['crosspoint'].get('val_acc', {})
+        for name in res['metrics']:
+            if name in logged and abs(logged[name] - res['pretrained'][name]) > 1.0:
+                self.warnings.append(
+                    f'CrossPoint {name}: the val loop of the training run logged {logged[name]:.2f} % at the last '
+                    f'epoch, but the saved checkpoint {rel(cp["ckpt"])} scores {res["pretrained"][name]:.2f} % on '
+                    'the same objects in a fresh process (as tools/test.py does): the evaluation during training and '
+                    'the evaluation of the saved weights disagree')
         out = self.fig('crosspoint_tsne.png')
-        plot_tsne([dict(title=f'CrossPoint-pretrained DGCNN (SVM {res["pretrained"]:.1f} %)',
-                        feats=feats['pretrained_test'], labels=feats['labels_test']),
-                   dict(title=f'random init (SVM {res["random"]:.1f} %)', feats=feats['random_test'],
-                        labels=feats['labels_test'])], out, class_names=res.get('class_names'),
-                  title='t-SNE of DGCNN features of the held-out test objects, coloured by class (labels unseen '
-                  'in pretraining)')
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(self.threads):  # sklearn's OpenMP threads crawl on a busy machine
+            plot_tsne([dict(title=f'CrossPoint-pretrained DGCNN (SVM {res["pretrained"][head]:.1f} %)',
+                            feats=feats['pretrained_test'], labels=feats['labels_test']),
+                       dict(title=f'random init (SVM {res["random"][head]:.1f} %)', feats=feats['random_test'],
+                            labels=feats['labels_test'])], out, class_names=res.get('class_names'),
+                      title='t-SNE of DGCNN features of the held-out test objects, coloured by class (labels unseen '
+                      'in pretraining)')
         self.add_figure('probe', 't-SNE of the point features of the held-out objects: CrossPoint-pretrained vs '
                         'randomly initialised encoder', out)
         return reused
@@ -744,7 +771,9 @@ class Demo:
             from mmdet3d.registry import MODELS
             from mmxmodal.evaluation.few_shot import extract_features
             from mmxmodal.evaluation.linear_svm import linear_svm_accuracy
+        from threadpoolctl import threadpool_limits
         torch.set_num_threads(self.threads)
+        threadpool_limits(self.threads)  # BLAS / OpenMP pools of this process (sklearn's SVM and t-SNE)
         MMLogger.get_current_instance().setLevel(logging.WARNING)  # no per-parameter init_weights report
         cfg = Config.fromfile(osp.join(ROOT, CONFIGS['crosspoint']))
         cfg.merge_from_dict(opts)
@@ -752,8 +781,14 @@ class Demo:
         loader_cfg = cfg.val_dataloader.copy()
         for ds in loader_cfg.dataset.datasets:
             ds.data_root = osp.join(ROOT, ds.data_root)
-        svm = {k: v for k, v in cfg.val_evaluator.items() if k in ('C', 'classifier', 'standardize', 'max_iter')}
-        res, feats = dict(svm=svm), {}
+        # the val loop's linear-SVM metrics (CrossPoint's probe first; e.g. also one on standardised features)
+        evaluators = cfg.val_evaluator if isinstance(cfg.val_evaluator, (list, tuple)) else [cfg.val_evaluator]
+        metrics = {(e.get('prefix') or 'svm'): {k: v for k, v in e.items() if k in ('C', 'classifier', 'standardize',
+                                                                                    'max_iter')}
+                   for e in evaluators if e.get('type') == 'LinearSVMMetric'}
+        if not metrics:
+            raise StepFailed(f'{CONFIGS["crosspoint"]} has no LinearSVMMetric in val_evaluator')
+        res, feats = dict(metrics=metrics), {}
         random_ckpt = osp.join(self.work, 'probe', 'random_init.pth')
         os.makedirs(osp.dirname(random_ckpt), exist_ok=True)
         for tag in ('pretrained', 'random'):
@@ -769,11 +804,12 @@ class Demo:
             t = time.time()
             data = extract_features(model, loader)
             train, test = data['splits'] == 'train', data['splits'] == 'test'
-            acc = 100.0 * linear_svm_accuracy(data['feats'][train], data['labels'][train], data['feats'][test],
-                                              data['labels'][test], **svm)
+            res[tag] = {name: 100.0 * linear_svm_accuracy(data['feats'][train], data['labels'][train],
+                                                          data['feats'][test], data['labels'][test], **kw)
+                        for name, kw in metrics.items()}
             say('probe', f'{tag}: {int(train.sum())} train / {int(test.sum())} test features '
-                f'({data["feats"].shape[1]}-d, {time.time() - t:.1f} s) -> linear-SVM accuracy {acc:.2f} %')
-            res[tag] = acc
+                f'({data["feats"].shape[1]}-d, {time.time() - t:.1f} s) -> linear-SVM accuracy '
+                + ', '.join(f'{n} {a:.2f} %' for n, a in res[tag].items()))
             for split, m in (('train', train), ('test', test)):
                 feats[f'{tag}_{split}'] = data['feats'][m]
                 feats[f'labels_{split}'] = data['labels'][m]
@@ -791,8 +827,9 @@ class Demo:
         s = self.sched['crossmost']
         wd = osp.join(self.work, 'crossmost')
         cmd = [PY, 'tools/crossmost_synthetic_acceptance.py', '--work-dir', rel(wd), '--data-dir',
-               rel(self.root('crossmost')), '--warmup-epochs', str(s['warmup_epochs']), '--threads',
-               str(self.threads)]
+               rel(self.root('crossmost')), '--threads', str(self.threads)]
+        if s.get('warmup_epochs') is not None:
+            cmd += ['--warmup-epochs', str(s['warmup_epochs'])]
         if s.get('epochs'):
             cmd += ['--epochs', str(s['epochs'])]
         out_json = osp.join(wd, 'acceptance.json')
@@ -815,10 +852,17 @@ class Demo:
             self.add('crossmost', 'Cross-MoST', f'held-out accuracy, {what}, after self-training (EMA teacher)',
                      res['final'][k], '%', command=text,
                      note=f'{res.get("selftrain_epochs")} epochs on unlabelled train objects')
-            self.add('crossmost', 'Cross-MoST', f'gain, {what}', res['final'][k] - res['a0'][k], 'points')
+            self.add('crossmost', 'Cross-MoST', f'gain of the EMA teacher, {what}', res['final'][k] - res['a0'][k],
+                     'points')
+            if k in res.get('final_student', {}):
+                self.add('crossmost', 'Cross-MoST', f'held-out accuracy, {what}, after self-training (student)',
+                         res['final_student'][k], '%', command=text)
         out = self.fig('crossmost.png')
-        plot_bars({'weak start (a0)': [res['a0'][k] for k in names],
-                   'after self-training': [res['final'][k] for k in names]}, list(names.values()), out,
+        bars = {'weak start (a0)': [res['a0'][k] for k in names],
+                'self-trained EMA teacher': [res['final'][k] for k in names]}
+        if all(k in res.get('final_student', {}) for k in names):
+            bars['self-trained student'] = [res['final_student'][k] for k in names]
+        plot_bars(bars, list(names.values()), out,
                   ylabel='held-out accuracy (%)', title='Cross-MoST on the embedded objects (no labels in training)')
         self.add_figure('crossmost', 'Cross-MoST: held-out accuracy of the weak start and after label-free '
                         'self-training', out)
@@ -834,7 +878,7 @@ class Demo:
                            series=series([k for k in keys if k.startswith(('loss_pl', 'loss_fair'))])),
                       dict(title='alignment and masked-modelling losses', ylabel='loss',
                            series=series([k for k in keys if k.startswith(('loss_align', 'loss_mim', 'loss_mpm'))])),
-                      dict(title='pseudo-label accuracy on the train batches (%, monitor only)', ylabel='%',
+                      dict(title='pseudo-label accuracy (%, monitor only)', ylabel='%',
                            series=series([k for k in keys if k.startswith(('pl_acc', 'teacher_acc'))], 100.0))]
             panels = [p for p in panels if p['series']]
             if panels:
@@ -851,6 +895,7 @@ class Demo:
     def write_report(self, total: float) -> None:
         r = self.report
         r.wall_seconds = total
+        r.warnings = list(self.warnings)
         for step in STEPS:
             for args, kwargs in self.numbers.get(step, []):
                 r.add(*args, **kwargs)
@@ -868,6 +913,10 @@ class Demo:
             f'at the end {os.getloadavg()[0]:.1f}. Every data set is generated in its real on-disk format under '
             f'`{rel(self.data_root)}`; no pretraining step sees a label. Commands are run from the repository root; '
             'the figures are under `figures/`, the full logs under `logs/`.')
+        reused = [s.name for s in r.steps if s.status == 'reused']
+        if reused:
+            r.intro += (f' Steps reused from an earlier run in this work dir (their time is not in the total): '
+                        f'{", ".join(reused)}.')
         if self.args.quick:
             r.intro += '\n\n**Quick mode**: a smoke test with tiny data and schedules; the numbers mean nothing.'
         lanes = time.time() - self.lane_start if hasattr(self, 'lane_start') else float('nan')

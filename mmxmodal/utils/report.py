@@ -432,6 +432,7 @@ class Report:
     figures: List[Tuple[str, str]] = field(default_factory=list)  # (caption, path relative to the report)
     sections: List[Tuple[str, str]] = field(default_factory=list)  # (heading, markdown)
     failures: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)  # consistency checks that failed (not errors of the run)
     wall_seconds: Optional[float] = None  # of the whole run (steps may overlap)
 
     def add(self, section: str, name: str, value, unit: str = '', command: str = '', note: str = '') -> Number:
@@ -465,6 +466,8 @@ class Report:
             for n in self.missing:
                 out.append(f'- number missing: {n.section} / {n.name}' + (f' ({n.note})' if n.note else ''))
             out.append('')
+        if self.warnings:
+            out += ['## Warnings', ''] + [f'- {w}' for w in self.warnings] + ['']
         if self.numbers:
             out += ['## Numbers', '']
             rows = []

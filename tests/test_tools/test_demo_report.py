@@ -168,7 +168,10 @@ def test_fmt_and_markdown_table():
     assert R.fmt(None) == '—'
     assert R.fmt(3) == '3'
     assert R.fmt(np.int64(3)) == '3'
-    assert R.fmt(2.0 / 3) == '0.67'
+    assert R.fmt(2.0 / 3) == '0.667'
+    assert R.fmt(0.0371234) == '0.0371'
+    assert R.fmt(84.16666) == '84.17'
+    assert R.fmt(0.0) == '0'
     assert R.fmt(float('nan')) == 'nan'
     assert R.fmt(123456.0) == '1.23e+05'
     t = R.markdown_table(['a', 'b'], [('x|y', 1.5)])

@@ -17,13 +17,22 @@ train_pipeline = [
     dict(type='mmdet.RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackObjectInputs', keys=['points', 'img']),
 ]
-# The generated objects are canonical (aligned, unit sphere) and their 12 classes are separable by any encoder, so
-# the probe shows every labelled object in a fixed random pose and size (rotation about y, scale U(0.5, 2),
-# translation; seeded per sample, identical for every model): the nuisances CrossPoint's pretraining factors out.
-probe_pipeline = [
+# The generated objects are canonical (aligned, unit sphere, clean) and their 12 classes are separable by any
+# encoder, so the probe shows every labelled object under a fixed random draw of CrossPoint's augmentation (rotation
+# about y, scale, translation, jitter, point dropout): the nuisances the pretraining learns to factor out. The draw
+# is seeded per sample (identical for every model and run) with a different seed per split, so a train object and
+# the test object of the same index do not share a pose.
+probe_aug = dict(
+    type='ObjectPointAugment', scale_range=(0.5, 2.0), rot_range=(0.0, 6.283185307179586), up_axis=1,
+    translate_range=0.5, translate_mode='extent', jitter_std=0.01, jitter_clip=0.05, dropout_max_ratio=0.875)
+probe_train_pipeline = [
     dict(type='LoadObjectPoints', num_points=num_points),
-    dict(type='ObjectPointAugment', seed=0, scale_range=(0.5, 2.0), rot_range=(0.0, 6.283185307179586),
-         up_axis=1, translate_range=0.5, translate_mode='extent', jitter_std=0.0, dropout_max_ratio=0.0),
+    dict(probe_aug, seed=0),
+    dict(type='PackObjectInputs', keys=['points']),
+]
+probe_test_pipeline = [
+    dict(type='LoadObjectPoints', num_points=num_points),
+    dict(probe_aug, seed=1),
     dict(type='PackObjectInputs', keys=['points']),
 ]
 train_dataloader = dict(
@@ -36,9 +45,9 @@ val_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     dataset=dict(datasets=[
-        dict(type='ModelNet40Dataset', data_root=probe_root, split='train', pipeline=probe_pipeline,
+        dict(type='ModelNet40Dataset', data_root=probe_root, split='train', pipeline=probe_train_pipeline,
              test_mode=True),
-        dict(type='ModelNet40Dataset', data_root=probe_root, split='test', pipeline=probe_pipeline,
+        dict(type='ModelNet40Dataset', data_root=probe_root, split='test', pipeline=probe_test_pipeline,
              test_mode=True),
     ]))
 test_dataloader = val_dataloader
