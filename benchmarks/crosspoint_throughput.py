@@ -203,8 +203,12 @@ def main():
                         f'| {sp} |\n')
         f.write('\n`naive`: the seed code path (dense (B, N, N) kNN, (B, 2C, N, k) edge tensor + Conv2d, '
                 'non-gathered lightly NT-Xent). `mmxmodal`: `CrossPoint.loss` with `DGCNNEncoder` and `NTXentLoss`.\n'
-                'First-step losses agree to '
-                + ', '.join(f'{r["loss_abs_diff"]:.1e} ({s})' for s, r in results.items()) + '.\n')
+                'First-step losses (same weights and inputs) agree to '
+                + ', '.join(f'{r["loss_abs_diff"]:.1e} ({s})' for s, r in results.items())
+                + ' in float32 (near-ties of the feature-space kNN; in float64 the two paths agree to 1e-13, '
+                'tests/test_models/test_crosspoint_encoders.py).\n'
+                'Timings are medians on a machine shared with other jobs (see the load average); compare the two '
+                'paths of one run, not runs.\n')
     print(f'wrote {args.out} and {md}')
 
 
