@@ -46,6 +46,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 from typing import Callable, Dict, List, Optional, Sequence  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -148,7 +149,7 @@ class ConsoleFilter:
     """Decides which lines of a run reach the console (all of them stay in the log file): not the environment,
     config and hook-order dumps, not Python / torch warnings; a long val line is cut to its headline metrics.
     Call it with a line; returns the text to show or None."""
-    HIDE = ('System environment:', 'Runtime environment:', 'Config:', 'Hooks will be executed')
+    HIDE = ('System environment:', 'Runtime environment:', 'Config:', 'Hooks will be executed', 'Exp name:')
     HEADLINE = re.compile(r'(\S*(?:NDS|mAP|accuracy|_acc))\s*:\s*([-+0-9.e]+|nan)')
     MAX_LEN = 300
 
@@ -218,8 +219,9 @@ class _Follower(threading.Thread):
 
 
 def run_logged(cmd: List[str], log_path: str, title: str, tag: str = 'demo', env: Optional[dict] = None,
-               follow: Sequence[str] = ()) -> None:
+               follow: Sequence[str] = ()) -> float:
     """Run ``cmd`` from the repository root; its output goes to ``log_path`` and (filtered) to the console.
+    Returns the CPU seconds (user + system) of the command and of the processes it waited for.
 
     Args:
         follow: globs of log files the command writes itself, shown live as well.
@@ -249,7 +251,8 @@ def run_logged(cmd: List[str], log_path: str, title: str, tag: str = 'demo', env
         # wait4: the exit status and the CPU time of this command (and of the processes it waited for)
         _, status, usage = os.wait4(proc.pid, 0)
         rc = proc.returncode = os.waitstatus_to_exitcode(status)
-        _STEP.cpu = getattr(_STEP, 'cpu', 0.0) + usage.ru_utime + usage.ru_stime
+        cpu = usage.ru_utime + usage.ru_stime
+        _STEP.cpu = getattr(_STEP, 'cpu', 0.0) + cpu
     if follower:
         follower.stop.set()
         follower.join()
@@ -258,6 +261,7 @@ def run_logged(cmd: List[str], log_path: str, title: str, tag: str = 'demo', env
             tail = f.read().splitlines()[-25:]
         say(tag, '---- last lines of ' + rel(log_path) + '\n' + '\n'.join('    ' + t for t in tail))
         raise StepFailed(f'command failed (exit {rc}): {text}', log=rel(log_path))
+    return cpu
 
 
 def train_cmd(config: str, work_dir: str, options: Dict[str, object]) -> List[str]:
@@ -483,25 +487,41 @@ class Demo:
         return bool(cams) and (cams[0]['width'], cams[0]['height']) == (width, height)
 
     def step_data(self) -> bool:
-        reused = True
+        """Generate the missing roots side by side (the generators are CPU-bound; each also uses 2 workers)."""
         jobs = [('nuscenes', self._nuscenes_cmd(), self._nuscenes_ok),
                 ('objects', self._objects_cmd('objects'), lambda: self._objects_ok('objects')),
                 ('crossmost', self._objects_cmd('crossmost'), lambda: self._objects_ok('crossmost'))]
-        cmds = {}
+        cmds = {name: cmd_text(cmd) for name, cmd, _ in jobs}
+        todo = []
         for name, cmd, ok in jobs:
-            cmds[name] = cmd_text(cmd)
             if ok():
                 say('data', f'reusing {rel(self.root(name))} (complete, same generator arguments)')
-                continue
-            reused = False
-            self.may_run('data', rel(self.root(name)))
+            else:
+                self.may_run('data', rel(self.root(name)))
+                todo.append((name, cmd, ok))
+        errors, cpu = [], []
+
+        def generate(name, cmd, ok):
             log = osp.join(self.logs, f'data_{name}.log')
-            run_logged(cmd, log, f'generating {rel(self.root(name))}', tag='data', env=self.env)
-            if not ok():
-                raise StepFailed(f'{rel(self.root(name))} is incomplete after generation', rel(log))
+            try:
+                cpu.append(run_logged(cmd, log, f'generating {rel(self.root(name))}', tag=f'data:{name}',
+                                      env=self.env))
+                if not ok():
+                    raise StepFailed(f'{rel(self.root(name))} is incomplete after generation', rel(log))
+            except StepFailed as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=generate, args=job, daemon=True) for job in todo]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        _STEP.cpu = getattr(_STEP, 'cpu', 0.0) + sum(cpu)
+        if errors:
+            raise StepFailed('; '.join(str(e) for e in errors), ', '.join(e.log for e in errors))
         self.results['data'] = cmds
         self._data_numbers(cmds)
-        return reused
+        return not todo
 
     def _data_numbers(self, cmds: Dict[str, str]) -> None:
         import pickle
@@ -527,7 +547,9 @@ class Demo:
         reused = True
         out = self.fig('lidar_on_cameras.png')
         if not (self.reuse_ok('figures') and osp.isfile(out)):
-            save_lidar_on_cameras(self.root('nuscenes'), 0, out, dot_size=2.0)
+            with warnings.catch_warnings():  # the devkit's import-time deprecation warnings
+                warnings.simplefilter('ignore')
+                save_lidar_on_cameras(self.root('nuscenes'), 0, out, dot_size=2.0)
             reused = False
         self.add_figure('figures', 'LiDAR points (coloured by depth) projected on the six cameras of a generated '
                         'nuScenes-format sample: the pairs SimIPU learns from', out)
@@ -714,7 +736,9 @@ class Demo:
             res, feats = self._load_json(out_json), dict(np.load(feats_npz))
         else:
             self.may_run('probe', rel(out_json))
-            res, feats = self._probe(cp['ckpt'], cp['opts'])
+            with warnings.catch_warnings():  # import-time deprecation warnings of the libraries
+                warnings.simplefilter('ignore')
+                res, feats = self._probe(cp['ckpt'], cp['opts'])
             os.makedirs(osp.dirname(out_json), exist_ok=True)
             with open(out_json, 'w') as f:
                 json.dump(res, f, indent=2)
@@ -758,25 +782,29 @@ class Demo:
 
     def _probe(self, ckpt: str, opts: dict):
         import logging
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            import numpy as np
-            import torch
-            from mmengine.config import Config
-            from mmengine.logging import MMLogger
-            from mmengine.registry import init_default_scope
-            from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
-            from mmdet3d.registry import MODELS
-            from mmxmodal.evaluation.few_shot import extract_features
-            from mmxmodal.evaluation.linear_svm import linear_svm_accuracy
+        import numpy as np
+        import torch
+        from mmengine.config import Config
+        from mmengine.logging import MMLogger
+        from mmengine.registry import init_default_scope
+        from mmengine.runner import Runner, load_checkpoint, set_random_seed
+
+        from mmdet3d.registry import MODELS
+        from mmxmodal.evaluation.few_shot import extract_features
+        from mmxmodal.evaluation.linear_svm import linear_svm_accuracy
         from threadpoolctl import threadpool_limits
         torch.set_num_threads(self.threads)
         threadpool_limits(self.threads)  # BLAS / OpenMP pools of this process (sklearn's SVM and t-SNE)
         MMLogger.get_current_instance().setLevel(logging.WARNING)  # no per-parameter init_weights report
-        cfg = Config.fromfile(osp.join(ROOT, CONFIGS['crosspoint']))
-        cfg.merge_from_dict(opts)
+        # the config exactly as the training run used it (mmengine dumps it into the work dir), so that the probe
+        # matches the run's own val loop even if the config file changed since
+        dumped = osp.join(osp.dirname(ckpt), osp.basename(CONFIGS['crosspoint']))
+        if osp.isfile(dumped):
+            cfg = Config.fromfile(dumped)
+        else:
+            cfg = Config.fromfile(osp.join(ROOT, CONFIGS['crosspoint']))
+            cfg.merge_from_dict(opts)
         init_default_scope(cfg.get('default_scope', 'mmdet3d'))
         loader_cfg = cfg.val_dataloader.copy()
         for ds in loader_cfg.dataset.datasets:

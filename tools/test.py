@@ -96,7 +96,8 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
-    check_config_paths(cfg)
+    # testing builds the test loop only
+    check_config_paths(cfg, ignore=('train_dataloader', 'val_dataloader', 'val_evaluator'))
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

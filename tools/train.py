@@ -106,8 +106,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    # fail before building anything when a named file (data root, ann file, checkpoint) is missing
-    check_config_paths(cfg)
+    # fail before building anything when a named file (data root, ann file, checkpoint) is missing; training
+    # builds the train and val loops only, so the test split may live elsewhere (or not exist yet)
+    check_config_paths(cfg, ignore=('test_dataloader', 'test_evaluator'))
 
     # build the runner from config
     if 'runner_type' not in cfg:

@@ -240,6 +240,9 @@ def plot_curves(panels: Sequence[dict], out_png: str, title: Optional[str] = Non
         ax.set_ylabel(p.get('ylabel', ''), fontsize=9)
         if p.get('logy'):
             ax.set_yscale('log')
+        if p.get('xlabel') == 'epoch':
+            from matplotlib.ticker import MaxNLocator
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
         if ax.get_legend_handles_labels()[0]:

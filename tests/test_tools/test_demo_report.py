@@ -88,6 +88,16 @@ def test_find_key_suffix():
         R.find_key(recs, 'AP')
 
 
+def test_add_sum_key_sums_per_task_losses():
+    recs = [{'task0.loss_heatmap': 1.0, 'task1.loss_heatmap': 2.5, 'task0.loss_bbox': 0.5, 'iter': 1, 'step': 1},
+            {'svm/accuracy': 3.0, 'step': 1}]
+    out = R.add_sum_key(recs, 'loss_heatmap')
+    assert out[0]['sum.loss_heatmap'] == 3.5 and 'sum.loss_heatmap' not in out[1]
+    assert 'sum.loss_heatmap' not in recs[0]  # inputs untouched
+    xs, ys = R.train_series(R.add_sum_key(out, 'loss_heatmap'), 'sum.loss_heatmap')  # idempotent
+    assert ys.tolist() == [3.5]
+
+
 def test_smooth():
     np.testing.assert_allclose(R.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
     np.testing.assert_allclose(R.smooth([1, 2], 1), [1, 2])
@@ -213,8 +223,9 @@ def test_demo_console_filter_hides_dumps_and_warnings_and_shortens_val_lines():
 def test_demo_run_logged_fails_loudly_with_log_path(tmp_path, capsys):
     demo = _demo_module()
     log = tmp_path / 'logs' / 'x.log'
-    demo.run_logged([sys.executable, '-c', 'print("hello")'], str(log), 'ok run')
+    cpu = demo.run_logged([sys.executable, '-c', 'sum(range(3_000_000)); print("hello")'], str(log), 'ok run')
     assert 'hello' in log.read_text()
+    assert 0.0 < cpu < 60.0  # CPU seconds of the child, from wait4
     with pytest.raises(demo.StepFailed) as e:
         demo.run_logged([sys.executable, '-c', 'import sys; print("boom"); sys.exit(3)'], str(log), 'bad run')
     assert 'exit 3' in str(e.value) and e.value.log.endswith('x.log')

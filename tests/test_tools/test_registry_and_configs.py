@@ -58,3 +58,20 @@ def test_train_tool_names_a_missing_file(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), str(tmp_path / 'nope.py')], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and 'nope.py' in r.stderr
+
+
+def test_config_check_skips_the_loaders_a_tool_does_not_build(tmp_path):
+    from mmengine.config import Config
+
+    from mmxmodal.utils.config_checks import missing_config_paths
+    (tmp_path / 'train_root').mkdir()
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(type='X', data_root=str(tmp_path / 'train_root'))),
+        val_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            dict(type='X', data_root=str(tmp_path / 'no_val'))])),
+        test_dataloader=dict(dataset=dict(type='X', data_root=str(tmp_path / 'no_test')))))
+    keys = [k for k, _ in missing_config_paths(cfg)]
+    assert keys == ['val_dataloader.dataset.datasets[0].data_root', 'test_dataloader.dataset.data_root']
+    # tools/train.py never builds the test loop; tools/test.py builds nothing else
+    assert [k for k, _ in missing_config_paths(cfg, ignore=('test_dataloader',))] == keys[:1]
+    assert [k for k, _ in missing_config_paths(cfg, ignore=('train_dataloader', 'val_dataloader'))] == keys[1:]
