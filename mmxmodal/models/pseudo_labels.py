@@ -5,11 +5,33 @@ point score is multiplied by ``point_weight``. ``mode='joint'`` (the published r
 modality's argmax labels *both* students, if its score passes ``threshold``. ``mode='separate'``: each modality keeps
 its own argmax, accepted where its own (unweighted) score passes its own threshold (``img_threshold``,
 ``pts_threshold``).
+
+:func:`align_distribution` (optional, before the rule) divides a teacher's probabilities by the running mean of its
+predictions and renormalises (ReMixMatch's distribution alignment towards a uniform class prior), so that classes
+the teacher over-predicts lose pseudo-labels to the ones it under-predicts.
 """
 from typing import Dict, Optional
 
 import torch
 from torch import Tensor
+
+
+@torch.no_grad()
+def align_distribution(probs: Tensor, running_mean: Tensor, eps: float = 1e-6) -> Tensor:
+    """Distribution alignment of teacher probabilities towards a uniform class prior.
+
+    Args:
+        probs: (B, C) softmax probabilities.
+        running_mean: (C,) running mean of the teacher's probabilities over recent batches (sums to 1).
+
+    Returns:
+        (B, C) ``probs / running_mean`` renormalised per row; equals ``probs`` when ``running_mean`` is uniform.
+    """
+    assert probs.dim() == 2 and running_mean.shape == probs.shape[1:], (probs.shape, running_mean.shape)
+    if probs.numel() == 0:
+        return probs
+    q = probs / running_mean.clamp_min(eps)
+    return q / q.sum(dim=1, keepdim=True).clamp_min(eps)
 
 
 @torch.no_grad()

@@ -141,6 +141,20 @@ def test_predict_branches_and_fusion(clip_dir):
     with torch.no_grad():
         lg = m.predict_logits(inputs)
     assert torch.allclose(lg['combined'], (lg['img'] + lg['pts']) / 2)
+    # 'joint': the more confident branch (point score x point_weight), as the pseudo-label rule
+    m.test_fusion = 'joint'
+    for w in (1.0, 1e-3, 1e3):
+        m.pl_cfg['point_weight'] = w
+        with torch.no_grad():
+            lg = m.predict_logits(inputs)
+        pi, pp = lg['img'].softmax(-1), lg['pts'].softmax(-1)
+        for i in range(3):
+            want = pp[i] if pp[i].max() * w > pi[i].max() else pi[i]
+            assert torch.allclose(lg['combined'][i].exp(), want, atol=1e-6)
+        if w == 1e3:
+            assert torch.allclose(lg['combined'].exp(), pp, atol=1e-6)
+        if w == 1e-3:
+            assert torch.allclose(lg['combined'].exp(), pi, atol=1e-6)
 
 
 def test_branch_weights_and_embed_norm(clip_dir):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmxmodal.models.pseudo_labels import joint_pseudo_labels
+from mmxmodal.models.pseudo_labels import align_distribution, joint_pseudo_labels
 
 # 4 samples, 3 classes. Row maxima: image 0.7, 0.4, 0.5, 0.9; points 0.6, 0.8, 0.45, 0.4.
 IMG = torch.tensor([[0.7, 0.2, 0.1],
@@ -56,3 +56,32 @@ def test_bad_mode_and_shapes():
         joint_pseudo_labels(IMG, PTS, mode='nope')
     with pytest.raises(AssertionError):
         joint_pseudo_labels(IMG, PTS[:2])
+
+
+def test_distribution_alignment_hand_computed():
+    p = torch.tensor([[0.6, 0.3, 0.1],
+                      [0.5, 0.1, 0.4]])
+    # the teacher has been predicting class 0 half of the time: it loses mass to the others
+    mean = torch.tensor([0.5, 0.25, 0.25])
+    q = align_distribution(p, mean)
+    r0 = torch.tensor([0.6 / 0.5, 0.3 / 0.25, 0.1 / 0.25])
+    r1 = torch.tensor([0.5 / 0.5, 0.1 / 0.25, 0.4 / 0.25])
+    torch.testing.assert_close(q, torch.stack([r0 / r0.sum(), r1 / r1.sum()]))
+    assert q[1].argmax() == 2 and p[1].argmax() == 0  # the over-predicted class gives the sample away
+    torch.testing.assert_close(align_distribution(p, torch.full((3,), 1 / 3)), p)  # uniform: unchanged
+    assert align_distribution(p[:0], mean).shape == (0, 3)
+
+
+def test_crossmost_dist_align_tracks_the_teacher_means():
+    from mmxmodal.models.algorithms.crossmost import CrossMoST
+    m = CrossMoST.__new__(CrossMoST)
+    torch.nn.Module.__init__(m)
+    m.dist_align = 0.5
+    m.register_buffer('img_prob_mean', torch.full((2,), 0.5))
+    m.register_buffer('pts_prob_mean', torch.full((2,), 0.5))
+    p_img = torch.tensor([[0.9, 0.1], [0.7, 0.3]])
+    p_pts = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    a_img, a_pts = m._align(p_img, p_pts)
+    torch.testing.assert_close(m.img_prob_mean, torch.tensor([0.65, 0.35]))  # 0.5 * 0.5 + 0.5 * 0.8
+    torch.testing.assert_close(a_pts, p_pts)
+    torch.testing.assert_close(a_img, align_distribution(p_img, torch.tensor([0.65, 0.35])))

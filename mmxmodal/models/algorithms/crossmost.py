@@ -26,7 +26,8 @@ from mmdet3d.registry import MODELS
 from ..clip_utils import DEFAULT_TEMPLATES
 from ..encoders.point_transformer import group_points
 from ..losses.masked_modeling import patchify
-from ..pseudo_labels import joint_pseudo_labels
+from ...utils.dist import all_reduce_mean
+from ..pseudo_labels import align_distribution, joint_pseudo_labels
 
 SampleList = List
 
@@ -69,13 +70,18 @@ class CrossMoST(BaseModel):
         loss_pl, loss_fair, loss_align, loss_mim, loss_mpm: loss configs (None disables a term).
         img_mask_ratio / pts_mask_ratio: masked fraction of patches / point groups in the student's strong view.
         mpm_groups: ``(num_groups, group_size)`` used to mask points for encoders without groups (DGCNN).
-        test_fusion: ``'prob'`` (mean softmax) or ``'logit'`` (mean logits) for the combined classifier.
+        test_fusion: the combined classifier: ``'prob'`` (mean softmax), ``'logit'`` (mean logits) or ``'joint'``
+            (per sample, the softmax of the more confident branch, the point score multiplied by the pseudo-label
+            rule's ``point_weight``: the teacher's joint rule applied at test time).
         branch_weights: multipliers of each branch's pseudo-label and fairness terms (``img``, ``pts``; default 1).
             With Adam a branch's encoder still learns at full speed; what shrinks is that branch's pull on the
             shared classifier (useful when one modality starts far weaker than the other).
         embed_norm: standardise each modality's shared embedding with its own ``BatchNorm1d(affine=False)``
             (for encoders trained from scratch, whose embeddings share a large common component; keep False
             for CLIP).
+        dist_align: momentum of a running mean of each teacher's class probabilities (averaged over processes);
+            the teacher probabilities are divided by it before the pseudo-label rule (:func:`align_distribution`),
+            which counters classes a weak start over-predicts. None: off (the published rule).
     """
 
     def __init__(self,
@@ -103,12 +109,13 @@ class CrossMoST(BaseModel):
                  test_fusion: str = 'prob',
                  branch_weights: Optional[Dict[str, float]] = None,
                  embed_norm: bool = False,
+                 dist_align: Optional[float] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if isinstance(data_preprocessor, dict):  # this package's registry, with or without a default scope
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        assert test_fusion in ('prob', 'logit'), test_fusion
+        assert test_fusion in ('prob', 'logit', 'joint'), test_fusion
         self.img_encoder = MODELS.build(img_encoder)
         self.point_encoder = MODELS.build(point_encoder)
         self.classifier = MODELS.build(classifier)
@@ -159,6 +166,13 @@ class CrossMoST(BaseModel):
             raise ValueError(f'classifier_init {classifier_init!r} (text | none)')
         if hasattr(self.img_encoder, 'release_text_tower'):
             self.img_encoder.release_text_tower()
+        self.dist_align = dist_align
+        if dist_align is not None:
+            assert 0.0 <= dist_align < 1.0, f'dist_align is a momentum in [0, 1), got {dist_align}'
+            assert self.classifier.num_classes > 0
+            c = self.classifier.num_classes
+            self.register_buffer('img_prob_mean', torch.full((c,), 1.0 / c))
+            self.register_buffer('pts_prob_mean', torch.full((c,), 1.0 / c))
         self.set_teacher(None)
         self.pseudo_label_stats: Dict[str, float] = {}
 
@@ -216,6 +230,18 @@ class CrossMoST(BaseModel):
             t.train(was_training)
         return p_img, p_pts
 
+    @torch.no_grad()
+    def _align(self, p_img: Tensor, p_pts: Tensor) -> Tuple[Tensor, Tensor]:
+        """Update the running class means (all processes) and align both teachers' probabilities."""
+        m = self.dist_align
+        for name, p in (('img_prob_mean', p_img), ('pts_prob_mean', p_pts)):
+            # sums and counts, so that a process with an empty batch still joins the collective
+            stats = all_reduce_mean(torch.cat([p.sum(0), p.new_tensor([p.shape[0]])]))
+            if stats[-1] > 0:
+                buf = getattr(self, name)
+                buf.mul_(m).add_(stats[:-1] / stats[-1], alpha=1 - m)
+        return align_distribution(p_img, self.img_prob_mean), align_distribution(p_pts, self.pts_prob_mean)
+
     def _masked_points(self, pts: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Mask point groups for a global encoder: points of masked groups are overwritten with random visible
         points (N kept). -> (masked points (B, N, C), mask (B, G), centers (B, G, 3), groups (B, G, K, 3))."""
@@ -240,6 +266,8 @@ class CrossMoST(BaseModel):
         pl = None
         if self.loss_pl is not None:  # (a pure alignment warm-up has no pseudo-label term)
             p_img, p_pts = self._teacher_probs(img_w, pts_w)
+            if self.dist_align is not None:
+                p_img, p_pts = self._align(p_img, p_pts)
             pl = joint_pseudo_labels(p_img, p_pts, **self.pl_cfg)
 
         # students on the strong views, masked
@@ -317,11 +345,17 @@ class CrossMoST(BaseModel):
     # ------------------------------------------------------------------ inference
     def predict_logits(self, inputs: dict) -> Dict[str, Tensor]:
         """(first-view) logits of each branch and the combined classifier: ``img``, ``pts``, ``combined``
-        (combined = log of the mean softmax for ``test_fusion='prob'``, mean logits for ``'logit'``)."""
+        (combined = log of the mean softmax for ``test_fusion='prob'``, mean logits for ``'logit'``, log softmax of
+        the more confident branch for ``'joint'``)."""
         emb = self.extract_feat(inputs)
         li, lp = self.classifier(emb['img']), self.classifier(emb['pts'])
         if self.test_fusion == 'prob':
             comb = torch.log((li.softmax(-1) + lp.softmax(-1)) / 2)
+        elif self.test_fusion == 'joint':
+            pi, pp = li.log_softmax(-1), lp.log_softmax(-1)
+            w = float(self.pl_cfg.get('point_weight', 1.0))
+            from_pts = pp.max(-1).values.exp() * w > pi.max(-1).values.exp()
+            comb = torch.where(from_pts.unsqueeze(-1), pp, pi)
         else:
             comb = (li + lp) / 2
         return dict(img=li, pts=lp, combined=comb)
