@@ -36,7 +36,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-DEFAULT_CONFIG = osp.join(ROOT, 'configs/crossmost/crossmost_tinyvit-dgcnn_1xb16-10e_synthetic-objects.py')
+DEFAULT_CONFIG = osp.join(ROOT, 'configs/crossmost/crossmost_tinyvit-dgcnn_1xb16-20e_synthetic-objects.py')
 DATA_ARGS = ['--num-objects', '12', '--num-views', '2', '--cls-train-per-class', '40', '--cls-test-per-class',
              '20', '--cls-views', '4', '--image-size', '64', '--num-points', '1024', '--no-scanobjectnn']
 

@@ -11,7 +11,7 @@ from mmengine.config import Config
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 ROOT = Path(__file__).resolve().parents[2]
-SYNTH = ROOT / 'configs/crossmost/crossmost_tinyvit-dgcnn_1xb16-10e_synthetic-objects.py'
+SYNTH = ROOT / 'configs/crossmost/crossmost_tinyvit-dgcnn_1xb16-20e_synthetic-objects.py'
 REAL = ROOT / 'configs/crossmost/crossmost_vit-b16-pointbert_1xb32-25e_modelnet40.py'
 
 
