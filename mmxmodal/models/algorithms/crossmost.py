@@ -169,7 +169,6 @@ class CrossMoST(BaseModel):
         self.dist_align = dist_align
         if dist_align is not None:
             assert 0.0 <= dist_align < 1.0, f'dist_align is a momentum in [0, 1), got {dist_align}'
-            assert self.classifier.num_classes > 0
             c = self.classifier.num_classes
             self.register_buffer('img_prob_mean', torch.full((c,), 1.0 / c))
             self.register_buffer('pts_prob_mean', torch.full((c,), 1.0 / c))
@@ -351,10 +350,10 @@ class CrossMoST(BaseModel):
         li, lp = self.classifier(emb['img']), self.classifier(emb['pts'])
         if self.test_fusion == 'prob':
             comb = torch.log((li.softmax(-1) + lp.softmax(-1)) / 2)
-        elif self.test_fusion == 'joint':
+        elif self.test_fusion == 'joint':  # the pseudo-label rule's choice of modality, without its threshold
             pi, pp = li.log_softmax(-1), lp.log_softmax(-1)
-            w = float(self.pl_cfg.get('point_weight', 1.0))
-            from_pts = pp.max(-1).values.exp() * w > pi.max(-1).values.exp()
+            from_pts = joint_pseudo_labels(pi.exp(), pp.exp(), mode='joint',
+                                           point_weight=self.pl_cfg.get('point_weight', 1.0))['from_points']
             comb = torch.where(from_pts.unsqueeze(-1), pp, pi)
         else:
             comb = (li + lp) / 2
