@@ -12,7 +12,7 @@ default_scope = 'mmdet3d'
 pretrained = 'work_dirs/crosspoint_dgcnn_1xb16-10e_synthetic-objects/epoch_10.pth'
 model = dict(
     backbone=dict(
-        k=16, emb_dims=256, init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='point_encoder.')),
+        k=16, emb_dims=256, init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='point_encoder.')),
     head=dict(in_channels=512, num_classes=12))
 
 max_epochs = 10

@@ -8,7 +8,7 @@ default_scope = 'mmdet3d'
 
 pretrained = 'work_dirs/crosspoint_dgcnn_1xb20-100e_shapenet-render/epoch_100.pth'
 model = dict(
-    backbone=dict(k=20, init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='point_encoder.')),
+    backbone=dict(k=20, init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='point_encoder.')),
     head=dict(num_classes=15))
 
 default_hooks = dict(

@@ -178,6 +178,12 @@ def test_pretrained_point_encoder_loads_into_finetune_config(tmp_path):
     clf.init_weights()
     for k, v in clf.backbone.state_dict().items():
         torch.testing.assert_close(v, pre.point_encoder.state_dict()[k], msg=k)
+    # the config's CheckedPretrained refuses a prefix that leaves the backbone random (mmengine's Pretrained would
+    # only warn) and names the prefix that fits
+    from mmxmodal.utils.pretrained import CheckpointPrefixError
+    ft_cfg.model.backbone.init_cfg.prefix = 'img_encoder.'
+    with pytest.raises(CheckpointPrefixError, match='point_encoder'):
+        MODELS.build(ft_cfg.model).init_weights()
     # the synthetic pair of configs agrees too (same encoder settings on both sides)
     syn = Config.fromfile(osp.join(ROOT, 'configs/crosspoint/crosspoint_dgcnn_1xb16-10e_synthetic-objects.py'))
     syn_ft = Config.fromfile(osp.join(ROOT, 'configs/finetune/dgcnn_cls_1xb16-10e_synthetic-objects.py'))
