@@ -18,7 +18,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
@@ -28,6 +27,7 @@ from ..encoders.point_transformer import group_points
 from ..losses.masked_modeling import patchify
 from ...utils.dist import all_reduce_mean
 from ..pseudo_labels import align_distribution, joint_pseudo_labels
+from .base import ModeDispatchModel
 
 SampleList = List
 
@@ -51,7 +51,7 @@ def random_mask(batch: int, length: int, ratio: float, device: torch.device) -> 
 
 
 @MODELS.register_module()
-class CrossMoST(BaseModel):
+class CrossMoST(ModeDispatchModel):
     """Cross-MoST student (the EMA teacher is attached by ``EMATeacherHook``).
 
     Args:
@@ -375,11 +375,6 @@ class CrossMoST(BaseModel):
             s.set_field(probs['combined'][i].argmax().detach(), 'pred_label')
         return data_samples
 
-    def forward(self, inputs: dict, data_samples: Optional[SampleList] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.predict_logits(inputs)
-        raise RuntimeError(f'invalid mode {mode!r}')
+    def _forward(self, inputs: dict, data_samples: Optional[SampleList] = None) -> Dict[str, Tensor]:
+        """Tensor mode: :meth:`predict_logits`."""
+        return self.predict_logits(inputs)

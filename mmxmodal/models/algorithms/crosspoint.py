@@ -3,17 +3,18 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 
+from .base import ModeDispatchModel
+
 SampleList = List[Det3DDataSample]
 
 
 @MODELS.register_module()
-class CrossPoint(BaseModel):
+class CrossPoint(ModeDispatchModel):
     """CrossPoint pretraining model.
 
     Args:
@@ -105,12 +106,3 @@ class CrossPoint(BaseModel):
         if 'img' in inputs:
             out = out + (self.extract_img_feat(inputs['img']), )
         return out
-
-    def forward(self, inputs: dict, data_samples: Optional[SampleList] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')

@@ -5,17 +5,18 @@ mmdet3d has no object-level classifier (its models are detectors / segmentors), 
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import Det3DDataSample
 
+from .base import ModeDispatchModel
+
 SampleList = List[Det3DDataSample]
 
 
 @MODELS.register_module()
-class PointClassifier(BaseModel):
+class PointClassifier(ModeDispatchModel):
     """Point-cloud object classifier.
 
     Args:
@@ -67,12 +68,3 @@ class PointClassifier(BaseModel):
     def _forward(self, inputs: dict, data_samples: Optional[SampleList] = None) -> Tensor:
         """Tensor mode: logits (B, num_classes)."""
         return self.head(self.extract_feat(inputs['points']))
-
-    def forward(self, inputs: dict, data_samples: Optional[SampleList] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
