@@ -7,7 +7,8 @@
 #   VENV              target virtual environment (default: .venv)
 #   PYTHON            interpreter used to create it (default: python3)
 #   MMXMODAL_CACHE    wheel cache outside the repo (default: ~/.cache/mmxmodal)
-#   MAX_JOBS          parallel compile jobs for mmcv (default: number of cores)
+#   MAX_JOBS          parallel compile jobs for mmcv (default: every core, whatever OMP_NUM_THREADS says;
+#                     GNU nproc honours OMP_NUM_THREADS, so `nproc --all` is used)
 #   FORCE_CUDA=1      build mmcv's CUDA ops (automatic when torch sees a GPU)
 #
 # The slow step is mmcv 2.1.0, built from its source distribution with its ops. The built wheel is cached under
@@ -75,7 +76,9 @@ else
     if [ "$CUDA_TAG" != cpu ]; then export FORCE_CUDA=1; fi
     # mmcv 2.1.0's setup.py needs setuptools<70; torch needs >=77 at run time: swap for the build only.
     "${PIP[@]}" install -q "$MMCV_BUILD_SETUPTOOLS" 2>/dev/null
-    (cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+    JOBS=${MAX_JOBS:-$(nproc --all)}
+    log "compiling mmcv ops with ninja -j $JOBS (cores: $(nproc --all), OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset})"
+    (cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS=$JOBS OMP_NUM_THREADS=$JOBS \
         "${PIP[@]}" wheel -q --no-deps --no-build-isolation -w "$BUILD/dist" .)
     "${PIP[@]}" install -q -c "$CONSTRAINTS" setuptools
     mkdir -p "$WHEEL_DIR"
