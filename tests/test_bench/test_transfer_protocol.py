@@ -34,6 +34,6 @@ def test_run_seeds_keeps_seed_order_and_gaps():
     assert arms == {'a': [3, 4], 'b': [None, -4]}
 
 
-def test_tool_refuses_selection_on_test(tmp_path):
+def test_tool_help_lists_the_protocols():
     out = subprocess.run([sys.executable, 'tools/eval_transfer.py', '--help'], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
