@@ -15,9 +15,12 @@ import warnings
 
 import pytest
 
+from tests.seeds import acceptance_seed
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/crosspoint/crosspoint_dgcnn_1xb16-3e_synthetic-objects.py')
-DATA_KW = dict(num_objects=320, seed=0, num_views=4, image_size=64, num_points=1024, cls_train_per_class=20,
+SEED = acceptance_seed()
+DATA_KW = dict(num_objects=320, seed=SEED, num_views=4, image_size=64, num_points=1024, cls_train_per_class=20,
                cls_test_per_class=20, scanobjectnn=False)
 
 
@@ -29,6 +32,7 @@ def _cfg(data_root: str, work_dir: str):
         d.data_root = osp.join(data_root, 'modelnet40_ply_hdf5_2048')
     cfg.test_dataloader = cfg.val_dataloader
     cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=SEED)
     cfg.log_level = 'WARNING'
     return cfg
 
@@ -57,7 +61,8 @@ def test_crosspoint_pretraining_beats_random_weights_on_linear_svm(tmp_path):
     trained = {k: hub.get_scalar(f'val/{k}').current() for k in ('svm/accuracy', 'svm_std/accuracy')}
     assert runner.iter == 60
 
-    record = dict(config=osp.relpath(CONFIG, ROOT), data=DATA_KW, iterations=runner.iter,
+    record = dict(seed=SEED, threads=torch.get_num_threads(), config=osp.relpath(CONFIG, ROOT), data=DATA_KW,
+                  iterations=runner.iter,
                   train_wall_s=round(train_wall, 1), train_process_cpu_s=round(train_cpu, 1),
                   random=dict(svm=random_metrics['svm/accuracy'], svm_std=random_metrics['svm_std/accuracy']),
                   pretrained=dict(svm=trained['svm/accuracy'], svm_std=trained['svm_std/accuracy']))
