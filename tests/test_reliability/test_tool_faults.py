@@ -86,7 +86,7 @@ def test_poisoned_samples_are_named_skipped_and_counted_by_train(tmp_path):
     assert re.search(r'skipping info entry .*token0006.*camera CAM_FRONT .*not a well-formed intrinsic', log)
     assert '3 entries were dropped while loading the annotations' in log
     rows = scalars(work)
-    assert rows[-1]['train/skipped_samples'] >= 4
+    assert rows[-1]['skipped_samples'] >= 4  # the scalar train/skipped_samples, as mmengine writes it
     assert all(np.isfinite(r['loss']) for r in rows)
     assert _nonfinite(osp.join(work, 'epoch_1.pth')) == []
 
@@ -101,9 +101,9 @@ def test_nan_that_reaches_the_forward_pass_leaves_no_trace(tmp_path):
     r = train(cfg, work)
     assert r.returncode == 0, output(r)[-4000:]
     log = logs(work)
-    assert 'NaNGuardHook skipped iteration' in log and 'token0000' in log
+    assert re.search(r'NaNGuardHook skipped iteration \d+: non-finite values .*running_mean.*sample_idx=0', log), log
     rows = scalars(work)
-    assert rows[-1]['train/nan_skipped'] >= 1
+    assert rows[-1]['nan_skipped'] >= 1
     assert _nonfinite(osp.join(work, 'epoch_1.pth')) == []
 
 
