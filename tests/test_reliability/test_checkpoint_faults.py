@@ -6,7 +6,9 @@ the write, i.e. a truncated temporary file; after the write; after the fsync; af
 ``last_checkpoint``; after ``last_checkpoint`` was updated, before the old checkpoint is removed) and interrupted by
 Ctrl-C (SIGINT) at two of them. Each time ``tools/train.py CONFIG --resume`` continues from the newest complete
 checkpoint and ends with the same loss and weights as an uninterrupted run. The injection points are hook methods
-(:mod:`tests.test_reliability.fault_hooks`), not sleeps.
+(:mod:`tests.test_reliability.fault_hooks`), not sleeps. Each run is ``tools/train.py``'s ``main()`` in its own process,
+forked from the test process (:func:`tests.test_reliability.tools.train_in_fork`): a real process killed by a real
+signal, without 19 fresh interpreters' imports.
 """
 import glob
 import os
@@ -18,7 +20,7 @@ import torch
 
 import mmxmodal  # noqa: F401
 from tests.test_reliability.fault_hooks import POINTS
-from tests.test_reliability.tools import crosspoint_config, logs, output, scalars, train
+from tests.test_reliability.tools import crosspoint_config, logs, output, scalars, train_in_fork as train
 
 MAX_EPOCHS = 3
 

@@ -255,3 +255,12 @@ def test_every_shipped_config_uses_the_atomic_checkpoint_and_shard_check(path):
         first = [t for t in dataset['pipeline'] if t.get('type') == 'ValidatePoints'][0]
         assert first.get('check_finite', True) and first.get('check_dims') is None, path
 
+
+
+def test_nonfinite_inputs_are_named():
+    from mmxmodal.engine.hooks import nonfinite_inputs
+    pts = [torch.zeros(5, 5), torch.zeros(5, 5)]
+    pts[1][2, 3] = float('nan')
+    inputs = dict(points=pts, img=torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    assert nonfinite_inputs(inputs) == ['inputs.points[1]']
+    assert nonfinite_inputs(dict(points=[torch.zeros(3, 3)])) == []

@@ -36,6 +36,28 @@ def sample_ids(data_batch: DataBatch,
     return out
 
 
+def nonfinite_inputs(inputs, prefix: str = 'inputs', limit: int = 5) -> List[str]:
+    """Names of the floating-point tensors of a batch's ``inputs`` (dict / list / tensor nest) holding NaN or Inf,
+    e.g. ``['inputs.points[1]']``."""
+    out: List[str] = []
+
+    def visit(x, name):
+        if len(out) >= limit:
+            return
+        if isinstance(x, torch.Tensor):
+            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                out.append(name)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                visit(v, f'{name}.{k}')
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                visit(v, f'{name}[{i}]')
+
+    visit(inputs, prefix)
+    return out
+
+
 @HOOKS.register_module()
 class NaNGuardHook(Hook):
     """Check every loss term before backward; on NaN/Inf either stop with a precise error or skip the step.
@@ -62,6 +84,7 @@ class NaNGuardHook(Hook):
         self._iter = 0
         self._buffers: Dict[str, torch.Tensor] = {}
         self._bad_buffers: List[str] = []
+        self._bad_inputs: List[str] = []
         self._model: Optional[torch.nn.Module] = None
 
     # ---------------------------------------------------------------- wiring
@@ -109,6 +132,7 @@ class NaNGuardHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch: DataBatch = None) -> None:
         self._ids = sample_ids(data_batch)
         self._iter = runner.iter
+        self._bad_inputs = nonfinite_inputs((data_batch or {}).get('inputs') if isinstance(data_batch, dict) else None)
         if self._model is not None and self.action == 'skip':  # restored if this step is skipped
             self._buffers = {n: b.detach().clone() for n, b in self._model.named_buffers()}
 
@@ -140,6 +164,8 @@ class NaNGuardHook(Hook):
         if self._bad_buffers:
             terms += (', ' if terms else '') + 'non-finite buffers after the forward pass: ' + ', '.join(
                 self._bad_buffers)
+        if getattr(self, '_bad_inputs', None):
+            terms += (', ' if terms else '') + 'non-finite inputs: ' + ', '.join(self._bad_inputs)
         terms = terms or 'another process'
         where = f'iteration {self._iter}: non-finite values ({terms}); samples: {", ".join(self._ids) or "?"}'
         if self.action == 'stop' or (self.max_skips is not None and self.skipped >= self.max_skips):
