@@ -26,6 +26,17 @@ def _where(results: dict) -> str:
     return f'sample {results.get("token", results.get("sample_idx", "?"))}'
 
 
+def _sweep_note(results: dict) -> str:
+    """Names the sweep files merged into the cloud (a bad value may come from one of them)."""
+    paths = [(s.get('lidar_points') or {}).get('lidar_path') for s in results.get('lidar_sweeps') or []
+             if isinstance(s, dict)]
+    paths = [p for p in paths if p]
+    if not paths:
+        return ''
+    more = f' (+{len(paths) - 3} more)' if len(paths) > 3 else ''
+    return f' (the cloud may also hold the sweeps {", ".join(paths[:3])}{more})'
+
+
 @TRANSFORMS.register_module()
 class ValidatePoints(BaseTransform):
     """Raise ``ValueError`` naming the point file when ``results[key]`` is non-finite or too small.
@@ -64,7 +75,7 @@ class ValidatePoints(BaseTransform):
                     what = 'coordinates' if max(bad_cols) < 3 else f'values in columns {bad_cols}'
                     raise ValueError(f'{_where(results)}: {key}{stage}: {int(bad.sum())} of {len(arr)} points have '
                                      f'NaN/Inf {what} (first at row {int(np.argmax(bad))}); expected finite '
-                                     'values')
+                                     f'values{_sweep_note(results)}')
             if len(arr) < self.min_points:
                 raise ValueError(f'{_where(results)}: {key}{stage}: {len(arr)} points, expected at least '
                                  f'{self.min_points} (cloud empty after range filtering?)')
