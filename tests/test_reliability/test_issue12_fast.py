@@ -264,3 +264,44 @@ def test_nonfinite_inputs_are_named():
     inputs = dict(points=pts, img=torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     assert nonfinite_inputs(inputs) == ['inputs.points[1]']
     assert nonfinite_inputs(dict(points=[torch.zeros(3, 3)])) == []
+
+
+def test_best_checkpoint_is_replaced_only_after_the_new_one_is_written(tmp_path):
+    from mmengine.evaluator import BaseMetric
+    from mmdet3d.registry import METRICS
+
+    @METRICS.register_module(name='_Issue12EpochMetric', force=True)
+    class _EpochMetric(BaseMetric):
+        calls = 0
+
+        def process(self, data_batch, data_samples):
+            self.results.append(0)
+
+        def compute_metrics(self, results):
+            type(self).calls += 1
+            return dict(acc=float(type(self).calls))  # better every epoch
+
+    class _ValToy(_BNToy):
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            if mode == 'loss':
+                return super().forward(inputs, data_samples, mode)
+            return list(data_samples)
+
+    work = tmp_path / 'w'
+    runner = Runner(
+        model=_ValToy(), work_dir=str(work),
+        train_dataloader=dict(dataset=_Data(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
+                              collate_fn=dict(type='pseudo_collate'), num_workers=0),
+        val_dataloader=dict(dataset=_Data(n=2), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
+                            collate_fn=dict(type='pseudo_collate'), num_workers=0),
+        val_evaluator=dict(type='_Issue12EpochMetric'), val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)), train_cfg=dict(by_epoch=True, max_epochs=3),
+        default_scope='mmdet3d', log_level='WARNING', experiment_name=f'issue12_best_{id(tmp_path)}',
+        default_hooks=dict(checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1,
+                                           save_best='acc', rule='greater')))
+    runner.train()
+    files = sorted(osp.basename(p) for p in glob.glob(str(work / '*.pth')) + glob.glob(str(work / '.*')))
+    assert files == ['best_acc_epoch_3.pth', 'epoch_3.pth'], files
+    assert open(work / 'last_checkpoint').read().strip() == str(work / 'epoch_3.pth')
+    assert runner.message_hub.get_info('best_ckpt') == str(work / 'best_acc_epoch_3.pth')

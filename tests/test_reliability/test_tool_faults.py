@@ -125,10 +125,10 @@ def test_checkpoint_with_nonfinite_tensors_is_refused(tmp_path):
 
 # ------------------------------------------------------------------------------------------------------ shards
 @pytest.fixture(scope='module')
-def two_objects(tmp_path_factory):
+def four_objects(tmp_path_factory):
     from mmxmodal.datasets.synthetic.objects import generate_objects
     root = str(tmp_path_factory.mktemp('shard_objects'))
-    generate_objects(root, num_objects=2, seed=0, num_views=1, image_size=32, num_points=256, cls_train_per_class=1,
+    generate_objects(root, num_objects=4, seed=0, num_views=1, image_size=32, num_points=256, cls_train_per_class=1,
                      cls_test_per_class=1, scanobjectnn=False, workers=1)
     return root
 
@@ -139,23 +139,23 @@ def _dist_train(cfg, work, timeout=300):
 
 
 @pytest.mark.slow
-def test_dist_shard_shorter_than_a_batch_fails_on_every_rank(tmp_path, two_objects):
-    """2 objects over 2 processes, batch 4 with drop_last: every rank would run 0 iterations and 'finish'."""
-    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), two_objects, max_epochs=1, batch_size=4,
+def test_dist_shard_shorter_than_a_batch_fails_on_every_rank(tmp_path, four_objects):
+    """4 objects over 2 processes, batch 4 with drop_last: every rank would run 0 iterations and 'finish'."""
+    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), four_objects, max_epochs=1, batch_size=4,
                             loader='drop_last=True,')
     r = _dist_train(cfg, tmp_path / 'work')  # bounded: a hang raises TimeoutExpired and fails the test
     out = output(r)
     assert r.returncode != 0, out[-4000:]
     for rank in (0, 1):
         assert '0 iterations per epoch' in out and f'this is rank {rank})' in out, out[-4000:]
-    assert 'rank 1: 1 samples, batch_size 4, drop_last=True -> 0 iterations per epoch' in out
+    assert 'rank 1: 2 samples, batch_size 4, drop_last=True -> 0 iterations per epoch' in out
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 
 @pytest.mark.slow
-def test_dist_empty_shard_fails_on_every_rank(tmp_path, two_objects):
+def test_dist_empty_shard_fails_on_every_rank(tmp_path, four_objects):
     """1 object over 2 processes without padding (round_up=False): rank 1 has no sample at all."""
-    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), two_objects, max_epochs=1, batch_size=1,
+    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), four_objects, max_epochs=1, batch_size=1,
                             loader="sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),",
                             dataset='indices=1,')
     r = _dist_train(cfg, tmp_path / 'work')
@@ -165,8 +165,8 @@ def test_dist_empty_shard_fails_on_every_rank(tmp_path, two_objects):
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 
-def test_single_process_with_zero_iterations_fails(tmp_path, two_objects):
-    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), two_objects, max_epochs=1, batch_size=4,
+def test_single_process_with_zero_iterations_fails(tmp_path, four_objects):
+    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), four_objects, max_epochs=1, batch_size=8,
                             loader='drop_last=True,')
     r = train(cfg, tmp_path / 'work', timeout=300)
     out = output(r)
@@ -191,3 +191,17 @@ def test_create_data_names_the_record_of_a_zero_quaternion(tmp_path):
     assert f'calibrated_sensor.json: record {recs[0]["token"]}: field "rotation" = [0.0, 0.0, 0.0, 0.0] is not a ' \
         'unit quaternion (norm 0)' in r.stderr, r.stderr[-3000:]
     assert 'ZeroDivisionError' not in r.stderr
+
+
+@pytest.mark.slow
+def test_dist_train_writes_atomic_checkpoints(tmp_path, four_objects):
+    """The shipped hooks in a 2-process run: the shard check passes, only the main process writes, and
+    ``max_keep_ckpts=1`` keeps the newest checkpoint, named by ``last_checkpoint``."""
+    cfg = crosspoint_config(str(tmp_path / 'cfg.py'), four_objects, max_epochs=2, batch_size=2)
+    work = tmp_path / 'work'
+    r = _dist_train(cfg, work)
+    assert r.returncode == 0, output(r)[-4000:]
+    assert sorted(osp.basename(p) for p in glob.glob(str(work / '*.pth')) + glob.glob(str(work / '.*'))) == \
+        ['epoch_2.pth']
+    assert open(work / 'last_checkpoint').read().strip().endswith('epoch_2.pth')
+    assert _nonfinite(str(work / 'epoch_2.pth')) == []
