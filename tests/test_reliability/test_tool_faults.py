@@ -205,3 +205,21 @@ def test_dist_train_writes_atomic_checkpoints(tmp_path, four_objects):
         ['epoch_2.pth']
     assert open(work / 'last_checkpoint').read().strip().endswith('epoch_2.pth')
     assert _nonfinite(str(work / 'epoch_2.pth')) == []
+
+
+def test_create_data_kitti_names_a_calibration_in_millimetres(tmp_path):
+    from mmxmodal.datasets.synthetic.kitti import generate_kitti_root
+    out = generate_kitti_root(str(tmp_path / 'kitti'), num_scenes=1, samples_per_scene=2, seed=0,
+                              image_size=(160, 48), num_azimuths=256, test_scenes=0)
+    calib = sorted(glob.glob(osp.join(out['root'], 'training', 'calib', '*.txt')))[0]
+    lines = open(calib).read().splitlines()
+    k = [n for n, ln in enumerate(lines) if ln.startswith('Tr_velo_to_cam:')][0]
+    vals = [float(v) for v in lines[k].split(':')[1].split()]
+    vals[3], vals[7], vals[11] = vals[3] * 1000 + 270.0, vals[7] * 1000 - 80.0, vals[11] * 1000 - 300.0
+    lines[k] = 'Tr_velo_to_cam: ' + ' '.join(f'{v:.12e}' for v in vals)
+    open(calib, 'w').write('\n'.join(lines) + '\n')
+    r = run([sys.executable, 'tools/create_data.py', 'kitti', '--root-path', out['root'], '--out-dir',
+             str(tmp_path / 'infos')], timeout=300)
+    assert r.returncode != 0
+    assert f'file {calib}: R0_rect @ Tr_velo_to_cam translates by' in r.stderr and 'millimetres' in r.stderr, \
+        r.stderr[-3000:]
