@@ -101,7 +101,9 @@ def test_nan_that_reaches_the_forward_pass_leaves_no_trace(tmp_path):
     r = train(cfg, work)
     assert r.returncode == 0, output(r)[-4000:]
     log = logs(work)
-    assert re.search(r'NaNGuardHook skipped iteration \d+: non-finite values .*running_mean.*sample_idx=0', log), log
+    name = re.escape(osp.basename(scenes['lidar'][0]))
+    assert re.search(rf'NaNGuardHook skipped iteration \d+: non-finite values .*running_mean.*non-finite inputs: '
+                     rf'inputs.points\[\d\].*sample_idx=0 \([^)]*{name}\)', log), log
     rows = scalars(work)
     assert rows[-1]['nan_skipped'] >= 1
     assert _nonfinite(osp.join(work, 'epoch_1.pth')) == []
@@ -207,6 +209,7 @@ def test_dist_train_writes_atomic_checkpoints(tmp_path, four_objects):
     assert _nonfinite(str(work / 'epoch_2.pth')) == []
 
 
+@pytest.mark.slow
 def test_create_data_kitti_names_a_calibration_in_millimetres(tmp_path):
     from mmxmodal.datasets.synthetic.kitti import generate_kitti_root
     out = generate_kitti_root(str(tmp_path / 'kitti'), num_scenes=1, samples_per_scene=2, seed=0,

@@ -20,16 +20,20 @@ DataBatch = Optional[dict]
 
 
 def sample_ids(data_batch: DataBatch,
-               keys: Sequence[str] = ('sample_idx', 'token', 'sample_token', 'pts_path', 'lidar_path', 'img_path')
-               ) -> List[str]:
-    """Identify the samples of a batch from their data-sample metainfo (first key present per sample)."""
+               keys: Sequence[str] = ('sample_idx', 'token', 'sample_token', 'pts_path', 'lidar_path', 'img_path'),
+               path_keys: Sequence[str] = ('pts_path', 'lidar_path')) -> List[str]:
+    """Identify the samples of a batch from their data-sample metainfo: the first of ``keys`` present per sample,
+    plus its point file (first of ``path_keys``) when that is not already the id, e.g.
+    ``'sample_idx=3 (samples/LIDAR_TOP/...pcd.bin)'``."""
     out = []
     samples = (data_batch or {}).get('data_samples') or []
     for s in samples:
         meta = s.metainfo if hasattr(s, 'metainfo') else (s if isinstance(s, dict) else {})
         for k in keys:
             if k in meta:
-                out.append(f'{k}={meta[k]}')
+                ident = f'{k}={meta[k]}'
+                path = next((meta[p] for p in path_keys if p in meta and p != k), None)
+                out.append(ident + (f' ({path})' if path and k not in path_keys else ''))
                 break
         else:
             out.append('?')
