@@ -11,7 +11,6 @@ forked from the test process (:func:`tests.test_reliability.tools.train_in_fork`
 signal, without 19 fresh interpreters' imports.
 """
 import glob
-import os
 import os.path as osp
 import shutil
 
