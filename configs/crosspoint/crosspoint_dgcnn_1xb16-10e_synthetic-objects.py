@@ -25,7 +25,8 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0, b
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1))
+    shard_check=dict(type='ShardCheckHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=5, max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 log_processor = dict(window_size=10)
 randomness = dict(seed=0)

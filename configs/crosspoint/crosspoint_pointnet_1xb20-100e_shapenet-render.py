@@ -10,4 +10,6 @@ train_dataloader = dict(batch_size=20)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_best='svm/accuracy', rule='greater'))
+    shard_check=dict(type='ShardCheckHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3, save_best='svm/accuracy',
+                    rule='greater'))

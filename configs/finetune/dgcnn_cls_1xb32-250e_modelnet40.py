@@ -14,4 +14,5 @@ model = dict(
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_best='cls/top1', rule='greater'))
+    shard_check=dict(type='ShardCheckHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3, save_best='cls/top1', rule='greater'))

@@ -15,3 +15,6 @@ model = dict(
 _labelled_set = {{_base_.train_dataloader.dataset}}
 train_dataloader = dict(
     dataset=dict(_delete_=True, type='LabelFractionDataset', ratio=1.0, seed=0, dataset=_labelled_set))
+# atomic checkpoints (a save interrupted at any moment leaves a resumable run) and a fail-fast check of the train
+# shards of every process (docs/reliability.md)
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'), shard_check=dict(type='ShardCheckHook'))

@@ -65,7 +65,8 @@ test_evaluator = None
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    shard_check=dict(type='ShardCheckHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1))
 log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

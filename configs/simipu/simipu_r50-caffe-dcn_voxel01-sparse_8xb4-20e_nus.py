@@ -71,5 +71,7 @@ val_evaluator = None
 test_cfg = None
 test_dataloader = None
 test_evaluator = None
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+default_hooks = dict(
+    shard_check=dict(type='ShardCheckHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3))
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -27,6 +27,7 @@ train_pipeline = [
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='ValidatePoints', check_finite=False, min_points=1, stage='after PointsRangeFilter'),
     dict(type='PointShuffle'),
+    dict(type='ValidateImages'),  # complete files, 3 channels, size agrees with cam2img
     dict(type='LoadMultiViewImageFromFiles', to_float32=False, num_views=1),
     dict(type='MultiViewImageAug', final_shape=(352, 1216), scale_range=(1.0, 1.2), crop_mode='random',
          flip_ratio=0.5, pad_size_divisor=32),

@@ -13,7 +13,7 @@ import numpy as np
 from mmdet3d.datasets import Det3DDataset
 from mmdet3d.registry import DATASETS
 
-from .robust import RobustDatasetMixin, check_calibration
+from .robust import RobustDatasetMixin, check_calibration, check_camera_calibration
 
 
 class InfoKeyError(KeyError):
@@ -63,9 +63,12 @@ class PairedSceneDataset(RobustDatasetMixin, Det3DDataset):
             (nuScenes: all six; KITTI: CAM2). A listed camera missing from a sample raises ``KeyError``.
         load_sweeps: keep ``lidar_sweeps`` (for ``LoadPointsFromMultiSweeps``).
         on_error: ``'raise'`` (default): a bad info entry (missing camera, calibration of the wrong shape or
-            singular) or sample (unreadable file, empty cloud, ...) raises an error naming the sample token and the
+            singular, intrinsics not well formed, ``lidar2cam`` not rigid) or sample (unreadable file, empty cloud,
+            ...) raises an error naming the sample token and the
             key / file; ``'skip'`` (pretraining configs): drop / skip it with a logged warning and a counter (see
             :mod:`mmxmodal.datasets.robust`). An info pkl in the old v1 layout is always an error.
+        rotation_tol: largest ``|R R^T - I|`` entry accepted for the rotation part of ``lidar2cam``.
+        max_lidar2cam_translation: largest LiDAR-camera distance accepted (metres; None disables).
         **kwargs: passed to :class:`mmdet3d.datasets.Det3DDataset` (``data_root``, ``ann_file``,
             ``data_prefix``, ``pipeline``, ``indices``, ``test_mode`` ...). ``modality`` is always LiDAR +
             camera and no annotation is parsed.
@@ -79,8 +82,10 @@ class PairedSceneDataset(RobustDatasetMixin, Det3DDataset):
     METAINFO = dict(classes=(), dataset='paired_scene')
 
     def __init__(self, cam_names: Optional[Sequence[str]] = None, load_sweeps: bool = True, on_error: str = 'raise',
-                 **kwargs) -> None:
+                 rotation_tol: float = 1e-2, max_lidar2cam_translation: Optional[float] = 20.0, **kwargs) -> None:
         self._init_robust(on_error)
+        self.rotation_tol = rotation_tol
+        self.max_lidar2cam_translation = max_lidar2cam_translation
         self.test_mode = kwargs.get('test_mode', False)
         self.cam_names = None if cam_names is None else list(cam_names)
         self.load_sweeps = load_sweeps
@@ -142,6 +147,9 @@ class PairedSceneDataset(RobustDatasetMixin, Det3DDataset):
             cam2img = _as_matrix(entry['cam2img'], 'cam2img', token, cam)
             lidar2cam = _as_matrix(entry['lidar2cam'], 'lidar2cam', token, cam)
             prefix = self.data_prefix.get(cam, self.data_prefix.get('img', ''))
+            check_camera_calibration(cam2img, lidar2cam, f'sample {token}: camera {cam} '
+                                     f'({osp.join(prefix, entry["img_path"])})', self.rotation_tol,
+                                     self.max_lidar2cam_translation)
             item = {k: v for k, v in entry.items() if k not in ('cam2img', 'lidar2cam', 'lidar2img')}
             item.update(img_path=osp.join(prefix, entry['img_path']), cam2img=cam2img, lidar2cam=lidar2cam,
                         lidar2img=cam2img @ lidar2cam)

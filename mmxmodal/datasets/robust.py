@@ -173,19 +173,36 @@ def diagnose_sample_files(info: Optional[dict], max_images: int = 16) -> List[st
         elif path.endswith('.bin') and n_feats and size % (4 * int(n_feats)):
             problems.append(f'{path}: {size} bytes is not a whole number of points of {n_feats} float32 values '
                             f'({4 * int(n_feats)} bytes each): truncated?')
+    cams = {}
+    if isinstance(info.get('images'), dict):
+        cams = {str(v['img_path']): c for c, v in info['images'].items() if isinstance(v, dict) and v.get('img_path')}
+    shapes = {}
     for path in _image_paths(info)[:max_images]:
+        name = f'{path} (camera {cams[path]})' if path in cams else path
         if not osp.isfile(path):
-            problems.append(f'image file not found: {path}')
+            problems.append(f'image file not found: {name}')
             continue
+        img = None
         try:
             import mmcv
+            from .transforms.validate import image_file_problem
             with open(path, 'rb') as f:
                 data = f.read()
-            ok = bool(data) and mmcv.imfrombytes(data, flag='unchanged') is not None
+            img = mmcv.imfrombytes(data, flag='unchanged') if data else None
+            truncated = image_file_problem(path, data[-64:])
         except Exception:  # noqa: BLE001  (any decoder failure means "not decodable")
-            ok = False
-        if not ok:
-            problems.append(f'image file cannot be decoded (empty, truncated or not an image): {path}')
+            img, truncated = None, None
+        if img is None:
+            problems.append(f'image file cannot be decoded (empty, truncated or not an image): {name}')
+            continue
+        if truncated:
+            problems.append(f'{name}: {truncated}')
+        shapes[name] = tuple(img.shape)
+    channels = {n: (s[2] if len(s) == 3 else 1) for n, s in shapes.items()}
+    if len(set(channels.values())) > 1:  # e.g. one grayscale camera: name it, not the first camera's file
+        for n, c in channels.items():
+            if c != 3:
+                problems.append(f'image {n} has {c} channel(s) (shape {shapes[n]}), expected 3 like the other cameras')
     return problems
 
 
@@ -460,8 +477,47 @@ def check_calibration(mat: np.ndarray, key: str, where: str, min_abs_det: float 
                          f'{"intrinsic" if key == "cam2img" else "rigid"} matrix')
 
 
+def check_camera_calibration(cam2img: np.ndarray, lidar2cam: np.ndarray, where: str, rotation_tol: float = 1e-2,
+                             max_translation: Optional[float] = 20.0) -> None:
+    """Raise ``ValueError`` when a camera's calibration is not well formed.
+
+    Args:
+        cam2img: (4, 4) intrinsics (the 3x3 or 3x4 matrix of the info, padded): ``fx, fy > 0``, a positive principal
+            point, and a last row ``[0, 0, 1]`` / second row starting with 0 in its 3x3 part.
+        lidar2cam: (4, 4) LiDAR -> camera: a rigid transform, i.e. an orthonormal rotation (``max|R R^T - I| <=
+            rotation_tol``, ``det R = +1``), the last row ``[0, 0, 0, 1]``, and a translation of at most
+            ``max_translation`` (metres; a calibration in millimetres fails). None disables the translation check.
+        where: names the sample, camera and image file in the message.
+    """
+    k = np.asarray(cam2img, dtype=np.float64)[:3, :3]
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    if not (fx > 0 and fy > 0 and cx > 0 and cy > 0) or abs(k[1, 0]) > 1e-6 * max(fy, 1.0) or \
+            not np.allclose(k[2], [0.0, 0.0, 1.0], atol=1e-6):
+        raise ValueError(f'{where}: cam2img is not a well-formed intrinsic matrix: {np.round(k, 4).tolist()}; '
+                         'expected [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with fx, fy, cx, cy > 0 (in pixels)')
+    m = np.asarray(lidar2cam, dtype=np.float64)
+    rot, t = m[:3, :3], m[:3, 3]
+    err = float(np.abs(rot @ rot.T - np.eye(3)).max())
+    if err > rotation_tol:
+        scale = float(np.cbrt(abs(np.linalg.det(rot))))
+        raise ValueError(f'{where}: lidar2cam is not rigid: its rotation part is not orthonormal (max |R R^T - I| = '
+                         f'{err:.3g}, scale ~{scale:.4g}; expected <= {rotation_tol}); expected a rotation and a '
+                         'translation in metres')
+    if np.linalg.det(rot) < 0:
+        raise ValueError(f'{where}: lidar2cam is not rigid: its rotation is a reflection (det = -1); expected a '
+                         'proper rotation (det = +1)')
+    if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
+        raise ValueError(f'{where}: lidar2cam has last row {m[3].tolist()}; expected [0, 0, 0, 1] (a rigid transform)')
+    dist = float(np.linalg.norm(t))
+    if max_translation is not None and dist > max_translation:
+        raise ValueError(f'{where}: lidar2cam translates by {dist:.4g} (translation {np.round(t, 4).tolist()}); '
+                         f'expected at most {max_translation} m between a LiDAR and a camera of the same vehicle '
+                         '(millimetres instead of metres?)')
+
+
 __all__ = [
     'SampleError', 'PairingError', 'InfoFormatError', 'RobustDatasetMixin', 'TracedCompose', 'check_on_error',
     'sample_identity', 'diagnose_sample_files', 'describe_info_format', 'describe_info_layout',
-    'check_object_pairing', 'check_scene_pairing', 'check_calibration', 'typed_sample_error'
+    'check_object_pairing', 'check_scene_pairing', 'check_calibration', 'check_camera_calibration',
+    'typed_sample_error'
 ]

@@ -20,6 +20,7 @@ train_pipeline = [
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='ValidatePoints', check_finite=False, min_points=1, stage='after PointsRangeFilter'),
     dict(type='PointShuffle'),
+    dict(type='ValidateImages'),  # complete files, 3 channels, size agrees with cam2img
     dict(type='LoadMultiViewImageFromFiles', to_float32=False, num_views=len(cam_names), backend_args=backend_args),
     dict(type='MultiViewImageAug', final_shape=img_final_shape, scale_range=(1.0, 1.2), crop_mode='random',
          flip_ratio=0.5, pad_size_divisor=32),

@@ -30,7 +30,7 @@ import math
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -202,11 +202,41 @@ class KittiRootError(ValueError):
 _CALIB_KEYS = ('P0', 'P1', 'P2', 'P3', 'R0_rect', 'Tr_velo_to_cam', 'Tr_imu_to_velo')
 
 
+def _calib_geometry_problem(calib: str) -> Optional[str]:
+    """Why the ``P2`` / ``R0_rect`` / ``Tr_velo_to_cam`` of a KITTI calib file are not a camera (None if fine): P2's
+    intrinsics well formed, ``R0_rect @ Tr_velo_to_cam`` rigid with a translation in metres."""
+    from mmxmodal.datasets.robust import check_camera_calibration
+    vals = {}
+    with open(calib) as f:
+        for line in f.read().splitlines():
+            if ':' in line:
+                k, v = line.split(':', 1)
+                try:
+                    vals[k.strip()] = np.array([float(x) for x in v.split()], dtype=np.float64)
+                except ValueError:
+                    return f'line {k.strip()} holds a non-number'
+    sizes = dict(P2=12, R0_rect=9, Tr_velo_to_cam=12)
+    for k, n in sizes.items():
+        if vals.get(k) is None or vals[k].size != n or not np.isfinite(vals[k]).all():
+            return f'{k} must hold {n} finite numbers'
+    p2 = np.eye(4)
+    p2[:3, :4] = vals['P2'].reshape(3, 4)
+    rect, velo = np.eye(4), np.eye(4)
+    rect[:3, :3] = vals['R0_rect'].reshape(3, 3)
+    velo[:3, :4] = vals['Tr_velo_to_cam'].reshape(3, 4)
+    try:
+        check_camera_calibration(p2, rect @ velo, '@')
+    except ValueError as e:
+        return str(e)[len('@: '):].replace('lidar2cam', 'R0_rect @ Tr_velo_to_cam').replace('cam2img', 'P2')
+    return None
+
+
 def validate_kitti_root(root: str) -> Dict[str, List[int]]:
     """Check a KITTI root (real or generated) before conversion.
 
     Checks the ImageSets files, and for every listed frame that its velodyne ``.bin`` exists and holds whole
-    4-float points, its image and calib exist, the calib has the 7 KITTI lines in order, and (train/val) its label
+    4-float points, its image and calib exist, the calib has the 7 KITTI lines in order with a well-formed ``P2`` and a
+    rigid ``R0_rect @ Tr_velo_to_cam`` (translation in metres), and (train/val) its label
     file exists with 15 or 16 fields per line.
 
     Returns:
@@ -249,6 +279,10 @@ def validate_kitti_root(root: str) -> Dict[str, List[int]]:
                 if tuple(keys) != _CALIB_KEYS:
                     problems.append(f'{split} frame {fid}: file {calib} must start with the lines '
                                     f'{", ".join(_CALIB_KEYS)}; found {", ".join(keys)}')
+                else:
+                    problem = _calib_geometry_problem(calib)
+                    if problem:
+                        problems.append(f'{split} frame {fid}: file {calib}: {problem}')
             if split != 'test':
                 label = osp.join(root, folder, 'label_2', f'{fid}.txt')
                 if not osp.isfile(label):

@@ -371,8 +371,9 @@ def validate_nuscenes_root(root: str, version: str = 'v1.0-mini', check_files: b
 
     Checks that every table exists and parses, tokens are unique, every referenced token is defined (naming the
     table, record token, field and missing token), counts and first/last links agree, every file referenced by
-    ``sample_data`` and ``map`` exists (naming the file and the sample_data token), and every LiDAR ``.bin`` holds
-    a whole number of 5-float points (naming the file).
+    ``sample_data`` and ``map`` exists (naming the file and the sample_data token), every LiDAR ``.bin`` holds
+    a whole number of 5-float points (naming the file), and every quaternion, translation and camera intrinsic
+    matrix is well formed (naming the table and record token).
 
     Returns:
         The loaded tables (name -> records).
@@ -423,6 +424,7 @@ def validate_nuscenes_root(root: str, version: str = 'v1.0-mini', check_files: b
                                     f'{v!r}, which is not defined in {target}.json')
     if not problems:
         _check_counts(tables, index, problems)
+    _check_geometry(tables, problems)
     if check_files:
         for r in tables['sample_data']:
             fn = r.get('filename', '')
@@ -441,6 +443,42 @@ def validate_nuscenes_root(root: str, version: str = 'v1.0-mini', check_files: b
     if problems:
         raise NuScenesRootError(root, problems)
     return tables
+
+
+def _check_geometry(tables: Dict[str, list], problems: List[str], tol: float = 1e-2) -> None:
+    """Quaternions (``rotation``: [w, x, y, z], unit norm within ``tol``), translations (3 finite values) and camera
+    intrinsics (3x3, positive focal lengths) of ``calibrated_sensor``, ``ego_pose`` and ``sample_annotation``; a
+    zero quaternion otherwise crashes the converter with a bare ``ZeroDivisionError``."""
+    for name in ('calibrated_sensor', 'ego_pose', 'sample_annotation'):
+        for r in tables.get(name, []):
+            where = f'{name}.json: record {r["token"]}'
+            q = r.get('rotation')
+            try:
+                qa = np.asarray(q, dtype=np.float64)
+            except (TypeError, ValueError):
+                qa = np.zeros(0)
+            if qa.shape != (4, ) or not np.isfinite(qa).all() or abs(float(np.linalg.norm(qa)) - 1.0) > tol:
+                norm = f'norm {float(np.linalg.norm(qa)):.4g}' if qa.shape == (4, ) and np.isfinite(qa).all() \
+                    else 'not 4 finite numbers'
+                problems.append(f'{where}: field "rotation" = {q!r} is not a unit quaternion ({norm}); expected '
+                                '[w, x, y, z] with norm 1')
+            t = r.get('translation')
+            try:
+                ta = np.asarray(t, dtype=np.float64)
+            except (TypeError, ValueError):
+                ta = np.zeros(0)
+            if ta.shape != (3, ) or not np.isfinite(ta).all():
+                problems.append(f'{where}: field "translation" = {t!r} is not 3 finite numbers (metres)')
+            k = r.get('camera_intrinsic') if name == 'calibrated_sensor' else None
+            if k:  # [] for LiDAR / radar
+                try:
+                    ka = np.asarray(k, dtype=np.float64)
+                except (TypeError, ValueError):
+                    ka = np.zeros(0)
+                if ka.shape != (3, 3) or not np.isfinite(ka).all() or not (ka[0, 0] > 0 and ka[1, 1] > 0) or \
+                        not np.allclose(ka[2], [0, 0, 1], atol=1e-6):
+                    problems.append(f'{where}: field "camera_intrinsic" = {k!r} is not a 3x3 intrinsic matrix '
+                                    '[[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0')
 
 
 def _check_counts(tables: Dict[str, list], index: Dict[str, dict], problems: List[str]) -> None:

@@ -12,4 +12,4 @@ from .scene_views import GlobalTwoViews, global_view_matrix  # noqa: F401
 from .multiview_image_aug import MultiViewImageAug, image_aug_matrix  # noqa: F401
 from .projection import ProjectPointsToCameras, project_points  # noqa: F401
 from .pack_paired_scene import PackPairedSceneInputs  # noqa: F401
-from .validate import ValidatePoints  # noqa: F401
+from .validate import ValidateImages, ValidatePoints  # noqa: F401

@@ -194,6 +194,10 @@ def load_rgb_image(path: str, backend_args: Optional[dict] = None,
     img = mmcv.imfrombytes(data, flag='unchanged', channel_order='bgr') if data else None
     if img is None:
         raise ValueError(f'{path}: cannot decode image (empty, truncated or not an image)')
+    from .validate import image_file_problem
+    problem = image_file_problem(path, data[-64:])
+    if problem:
+        raise ValueError(f'{path}: {problem}; expected a complete image file')
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     if img.ndim == 2:
