@@ -282,3 +282,38 @@ def test_bad_label_at_load_time_is_named_or_skipped(root, private_root, case, tm
     out = ds[1]  # refetched: another (good) sample, with the skip(s) attached (the refetch may hit it again)
     assert out['data_samples'].metainfo['skipped_before'] >= 1
     assert not out['data_samples'].metainfo['lidar_path'].endswith('00/velodyne/000001.bin')
+
+
+def _paired_pipeline():
+    return [dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4),
+            dict(type='LoadMultiViewImageFromFiles', to_float32=False, num_views=1),
+            dict(type='MultiViewImageAug', final_shape=(96, 320), scale_range=(1.0, 1.0), crop_mode='center'),
+            dict(type='ProjectPointsToCameras', min_depth=1.0),
+            dict(type='PackPairedSceneInputs')]
+
+
+def test_simipu_pipeline_loads_image_2_pairs(root):
+    """The SimIPU-style paired pipeline (mmdet3d loading + MultiViewImageAug + ProjectPointsToCameras) runs on the
+    SemanticKITTI infos: one image_2 per scan, and points project into it."""
+    from mmdet3d.registry import DATASETS
+    ds = DATASETS.build(dict(type='PairedSceneDataset', data_root=root['root'], ann_file=root['infos']['pkls']['val'],
+                             cam_names=['CAM2'], data_prefix=dict(pts='', img=''), pipeline=_paired_pipeline()))
+    out = ds[0]
+    assert tuple(out['inputs']['img'].shape) == (1, 3, 96, 320)
+    meta = out['data_samples'].metainfo
+    assert meta['lidar_path'].endswith('08/velodyne/000000.bin')
+    assert meta['img_path'].endswith('08/image_2/000000.png')
+    assert len(meta['lidar2img']) == 1 and len(meta['proj_point_idx']) > 1000
+
+
+def test_missing_image_at_load_time_is_named_or_skipped(root, private_root, tmp_path):
+    from mmdet3d.registry import DATASETS
+    res = sk.create_semantickitti_infos(private_root, str(tmp_path))
+    path = _corrupt(private_root, 'missing_image')
+    kw = dict(type='PairedSceneDataset', data_root=private_root, ann_file=res['pkls']['train'], cam_names=['CAM2'],
+              data_prefix=dict(pts='', img=''), pipeline=_paired_pipeline())
+    with pytest.raises(FileNotFoundError) as e:
+        DATASETS.build(kw)[1]
+    assert path in str(e.value)
+    out = DATASETS.build(dict(kw, on_error='skip'))[1]
+    assert out['data_samples'].metainfo['skipped_before'] >= 1

@@ -48,7 +48,7 @@ from .nuscenes import _write, parse_image_size
 from .scene import (FIRST_OBJECT_ID, KITTI_VELO_IN_EGO, KITTI_VELO_TO_CAM, SEMANTIC_CLASSES, StreetScene,
                     generate_street_scene, kitti_rig)
 
-FRAME_INTERVAL = 0.5  # s between the frames of a sequence
+FRAME_INTERVAL = 1.0  # s between the frames of a sequence (every 10th scan of a 10 Hz velodyne)
 DEFAULT_SEQUENCES = {'train': (0, 1, 2), 'val': (8,), 'test': (11,)}
 STOCK_SPLITS = {'train': (0, 1, 2, 3, 4, 5, 6, 7, 9, 10), 'val': (8,), 'test': tuple(range(11, 22))}
 MOVING_SPEED = 0.2  # m/s; faster objects get SemanticKITTI's moving-* raw ids
@@ -390,8 +390,8 @@ def create_semantickitti_infos(root: str, out_dir: Optional[str] = None,
 
     Each ``data_list`` entry has the keys of mmdet3d's ``create_data.py semantickitti`` (``lidar_points.lidar_path``,
     ``lidar_points.num_pts_feats``, ``pts_semantic_mask_path``, ``sample_id`` = str(sequence) + str(frame)) plus
-    ``sample_idx`` (the same), ``token`` ('NN/NNNNNN') and (``camera``) ``images['CAM2']`` with ``img_path``, ``cam2img`` (P2, 4x4),
-    ``lidar2cam`` (Tr, 4x4), ``lidar2img``, ``width``, ``height``. Unlike the stock converter, the test split keeps
+    ``sample_idx`` (the same), ``token`` ('NN/NNNNNN') and (``camera``) ``images['CAM2']`` with ``img_path``,
+    ``cam2img`` (P2, 4x4), ``lidar2cam`` (Tr, 4x4), ``lidar2img``, ``width``, ``height``. Unlike the stock converter, the test split keeps
     its labels (splits in ``labels``), so a held-out sequence can be evaluated.
 
     Args:
