@@ -106,3 +106,15 @@ def test_truncated_lidarseg_file_is_named_or_skipped(synthetic_nuscenes, tmp_pat
     skipped = [add_lidarseg_to_infos(root, p, out_path=str(tmp_path / osp.basename(p)), on_error='skip')
                for p in pkls]
     assert sum(r['skipped'] for r in skipped) == 1 and sum(r['kept'] for r in skipped) == 3
+
+
+def test_extras_add_vegetation_and_terrain(tmp_path):
+    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    out = generate_nuscenes_root(str(tmp_path), num_scenes=1, samples_per_scene=1, sweeps=0, seed=0,
+                                 image_size=(160, 90), extras=True, keep_gt=True)
+    import json
+    with open(osp.join(out['root'], 'v1.0-mini', 'lidarseg.json')) as f:
+        rec = json.load(f)[0]
+    labels = np.fromfile(osp.join(out['root'], rec['filename']), np.uint8)
+    names = {NUSCENES_LIDARSEG_CATEGORIES[i] for i in np.unique(labels)}
+    assert {'static.vegetation', 'flat.terrain', 'flat.driveable_surface', 'vehicle.car'} <= names

@@ -157,6 +157,7 @@ class _Config:
     keep_gt: bool
     lidarseg: bool = True
     version: str = 'v1.0-mini'
+    extras: bool = False
 
 
 def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, list], Dict[str, dict]]:
@@ -167,7 +168,7 @@ def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, l
     n, S = cfg.samples_per_scene, cfg.sweeps
     t_min = -(S * SWEEP_PERIOD_US + SWEEP_PERIOD_US) * 1e-6
     t_max = (n - 1) * SAMPLE_PERIOD_US * 1e-6
-    scene: StreetScene = generate_street_scene(rng, t_min, t_max)
+    scene: StreetScene = generate_street_scene(rng, t_min, t_max, extras=cfg.extras)
     location, vehicle, tz = LOCATIONS[scene_idx % len(LOCATIONS)]
     day = 1 + scene_idx % 28
     logfile = f'{vehicle}-2018-{7 + (scene_idx // 28) % 5:02d}-{day:02d}-{10 + scene_idx % 8:02d}-' \
@@ -310,7 +311,7 @@ def _static_tables(seed: int, locations: Dict[str, List[str]]) -> Dict[str, list
 def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene: int = 4, sweeps: int = 3,
                            seed: int = 0, image_size: Tuple[int, int] = (640, 360), version: str = 'v1.0-mini',
                            num_azimuths: int = 1080, jpeg_quality: int = 90, keep_gt: bool = False,
-                           workers: int = 1, lidarseg: bool = True) -> dict:
+                           workers: int = 1, lidarseg: bool = True, extras: bool = False) -> dict:
     """Generate a synthetic nuScenes root.
 
     Args:
@@ -330,6 +331,8 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
             ``instances[instance_token]`` is the instance id of each annotated object.
         workers: processes (output is identical for any value).
         lidarseg: write nuScenes-lidarseg labels of the keyframe scans (``lidarseg.json`` + ``lidarseg/``).
+        extras: add trees, hedges, fences, traffic signs and grass strips (``static.vegetation``, ``flat.terrain``
+            and more ``static.manmade`` points; changes the scenes, so off by default).
 
     Returns:
         dict(root, version, scenes (names), num_samples, num_sample_data, num_lidarseg, gt and instances (with
@@ -340,7 +343,7 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
     names = scene_names(num_scenes, version)
     out_dir = osp.abspath(out_dir)
     cfg = _Config(out_dir, seed, samples_per_scene, sweeps, tuple(image_size), num_azimuths, jpeg_quality, keep_gt,
-                  lidarseg, version)
+                  lidarseg, version, extras)
     jobs = list(range(num_scenes))
     if workers > 1 and num_scenes > 1:
         with ProcessPoolExecutor(min(workers, num_scenes)) as ex:
@@ -557,6 +560,7 @@ def add_nuscenes_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument('--workers', type=int, default=1, help='processes (output is identical for any value)')
     p.add_argument('--no-infos', action='store_true', help='do not create the mmdet3d info pkls')
     p.add_argument('--no-lidarseg', action='store_true', help='do not write nuScenes-lidarseg labels')
+    p.add_argument('--extras', action='store_true', help='add trees, hedges, fences, traffic signs, grass strips')
     p.add_argument('--gt-database', action='store_true',
                    help='also build mmdet3d\'s GT database (as create_data.py does) from the train infos')
     p.set_defaults(func=_run_nuscenes)
@@ -568,7 +572,7 @@ def _run_nuscenes(args: argparse.Namespace) -> None:
     t0 = time.time()
     out = generate_nuscenes_root(args.out_dir, args.num_scenes, args.samples_per_scene, args.sweeps, args.seed,
                                  args.image_size, args.version, args.num_azimuths, workers=args.workers,
-                                 lidarseg=not args.no_lidarseg)
+                                 lidarseg=not args.no_lidarseg, extras=args.extras)
     print(f'wrote {out["num_samples"]} samples ({out["num_sample_data"]} sample_data) in {len(out["scenes"])} '
           f'scenes to {out["root"]} in {time.time() - t0:.1f} s')
     if not args.no_infos:
