@@ -320,3 +320,21 @@ def test_missing_image_at_load_time_is_named_or_skipped(root, private_root, tmp_
     assert path in str(e.value)
     out = DATASETS.build(dict(kw, on_error='skip'))[1]
     assert out['data_samples'].metainfo['skipped_before'] >= 1
+
+
+def test_create_data_tool_semantickitti(private_root, tmp_path):
+    """tools/create_data.py semantickitti with explicit sequences (a real root has no splits.json)."""
+    import subprocess
+    import sys
+
+    import mmengine
+    tool = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools', 'create_data.py')
+    os.remove(osp.join(private_root, 'splits.json'))
+    res = subprocess.run([sys.executable, tool, 'semantickitti', '--root-path', private_root, '--out-dir',
+                          str(tmp_path), '--train-seqs', '0,1', '--val-seqs', '8', '--test-seqs', '11'],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    test = mmengine.load(str(tmp_path / 'semantickitti_infos_test.pkl'))['data_list']
+    train = mmengine.load(str(tmp_path / 'semantickitti_infos_train.pkl'))['data_list']
+    assert len(train) == 4 and all('pts_semantic_mask_path' in d and 'CAM2' in d['images'] for d in train)
+    assert len(test) == 2 and not any('pts_semantic_mask_path' in d for d in test)  # unlabelled unless asked
