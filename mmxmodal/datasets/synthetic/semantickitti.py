@@ -367,7 +367,7 @@ def _info(root: str, seq: int, fid: str, calib: Optional[Dict[str, np.ndarray]],
           image_size: Optional[Tuple[int, int]]) -> dict:
     s = f'{seq:02d}'
     info = dict(lidar_points=dict(lidar_path=osp.join('sequences', s, 'velodyne', f'{fid}.bin'), num_pts_feats=4),
-                sample_id=str(seq) + str(int(fid)), sample_idx=str(seq) + str(int(fid)), token=f'{s}/{fid}')
+                sample_id=str(seq) + str(int(fid)), token=f'{s}/{fid}')
     if with_label:
         info['pts_semantic_mask_path'] = osp.join('sequences', s, 'labels', f'{fid}.label')
     if calib is not None:
@@ -390,7 +390,7 @@ def create_semantickitti_infos(root: str, out_dir: Optional[str] = None,
 
     Each ``data_list`` entry has the keys of mmdet3d's ``create_data.py semantickitti`` (``lidar_points.lidar_path``,
     ``lidar_points.num_pts_feats``, ``pts_semantic_mask_path``, ``sample_id`` = str(sequence) + str(frame)) plus
-    ``sample_idx`` (the same), ``token`` ('NN/NNNNNN') and (``camera``) ``images['CAM2']`` with ``img_path``,
+    ``token`` ('NN/NNNNNN', unique, unlike ``sample_id``) and (``camera``) ``images['CAM2']`` with ``img_path``,
     ``cam2img`` (P2, 4x4), ``lidar2cam`` (Tr, 4x4), ``lidar2img``, ``width``, ``height``. Unlike the stock converter, the test split keeps
     its labels (splits in ``labels``), so a held-out sequence can be evaluated.
 
