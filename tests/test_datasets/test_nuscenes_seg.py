@@ -38,7 +38,7 @@ def seg_infos(synthetic_nuscenes, tmp_path_factory):
             for p in synthetic_nuscenes['infos']]
 
 
-def test_devkit_reads_lidarseg(synthetic_nuscenes, nusc):
+def test_devkit_reads_lidarseg(synthetic_nuscenes, nusc, capsys):
     from nuscenes.utils.data_io import load_bin_file
 
     from mmxmodal.datasets.synthetic.nuscenes import lidarseg_lut
@@ -56,6 +56,10 @@ def test_devkit_reads_lidarseg(synthetic_nuscenes, nusc):
         ids = synthetic_nuscenes['gt'][sd_tok]['instance_ids']
         assert (labels[ids == 1] == NUSCENES_LIDARSEG_CATEGORIES.index('flat.driveable_surface')).mean() > 0.5
     assert {'flat.driveable_surface', 'flat.sidewalk', 'static.manmade', 'vehicle.car'} <= names
+    capsys.readouterr()
+    nusc.list_lidarseg_categories(sort_by='count')  # the devkit's statistics over every lidarseg file
+    printed = capsys.readouterr().out
+    assert 'Calculated stats for 4 point clouds' in printed and 'flat.driveable_surface' in printed
 
 
 def test_16_class_mapping_is_the_benchmarks():
