@@ -64,7 +64,7 @@ def test_layout(root):
         with open(osp.join(r, 'sequences', seq, 'poses.txt')) as f:
             first, second = (np.array(line.split(), float).reshape(3, 4) for line in f.read().splitlines())
         assert np.allclose(first, np.eye(4)[:3], atol=1e-9)  # frame 0 is the reference
-        # the ego drives straight ahead: camera 0 moves along its own z axis (forward), 0-11 m in 1 s
+        # the ego drives straight ahead: camera 0 moves along its own z axis (forward), 0-11 m/s
         assert np.allclose(second[:, :3], np.eye(3), atol=1e-9) and np.allclose(second[:2, 3], 0, atol=1e-6)
         assert -1e-6 <= second[2, 3] <= 11.5
     sk.validate_semantickitti_root(r)

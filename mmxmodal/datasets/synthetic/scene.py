@@ -981,7 +981,7 @@ def _add_extras(scene: StreetScene, rng: np.random.Generator, X0: float, X1: flo
                         if np.linalg.norm(o.velocity) == 0 and abs(_street_x(scene, o)[1] - side * PARKING) < 1.0)
         prev = X0
         for a, b in parked + [(X1, X1)]:
-            if a - prev > 3.0 and rng.random() < 0.8:
+            if a - prev > 3.0 and rng.random() < 0.6:
                 length = min(a - prev - 1.0, rng.uniform(1.5, 4.0))
                 h = rng.uniform(0.5, 1.3)
                 scene.add_object('hedge', [_box(-length / 2, length / 2, -0.5, 0.5, 0, h, 'leaves')],
@@ -991,7 +991,7 @@ def _add_extras(scene: StreetScene, rng: np.random.Generator, X0: float, X1: flo
         poles = sorted(_street_x(scene, o)[0] for o in scene.objects
                        if o.kind == 'pole' and _street_x(scene, o)[1] * side > 0)
         for a, b in zip(poles[:-1], poles[1:]):
-            if rng.random() < 0.9:
+            if rng.random() < 0.75:
                 scene.add_object('tree', _tree(rng, rng.uniform(6.5, 9.0), rng.uniform(1.1, 1.6)),
                                  ((a + b) / 2 + rng.uniform(-2, 2), side * POLE_Y), rng.uniform(-math.pi, math.pi),
                                  colour=np.array([0.2, 0.42, 0.15]) * rng.uniform(0.7, 1.2))

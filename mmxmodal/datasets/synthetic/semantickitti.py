@@ -48,7 +48,7 @@ from .nuscenes import _write, parse_image_size
 from .scene import (FIRST_OBJECT_ID, KITTI_VELO_IN_EGO, KITTI_VELO_TO_CAM, SEMANTIC_CLASSES, StreetScene,
                     generate_street_scene, kitti_rig)
 
-FRAME_INTERVAL = 1.0  # s between the frames of a sequence (every 10th scan of a 10 Hz velodyne)
+FRAME_INTERVAL = 0.5  # s between the frames of a sequence (every 5th scan of a 10 Hz velodyne)
 DEFAULT_SEQUENCES = {'train': (0, 1, 2), 'val': (8,), 'test': (11,)}
 STOCK_SPLITS = {'train': (0, 1, 2, 3, 4, 5, 6, 7, 9, 10), 'val': (8,), 'test': tuple(range(11, 22))}
 MOVING_SPEED = 0.2  # m/s; faster objects get SemanticKITTI's moving-* raw ids
