@@ -50,6 +50,8 @@ def parse_args():
         parser.add_argument(f'--{split}-seqs', type=_seqs, default=None, help=f'semantickitti: {split} sequences')
     parser.add_argument('--labelled-test', action='store_true', help='semantickitti: the test sequences have labels')
     parser.add_argument('--stock', action='store_true', help='semantickitti: run mmdet3d\'s own converter')
+    parser.add_argument('--no-camera', action='store_true',
+                        help='semantickitti: no images[CAM2] (a root without image_2 / calib.txt)')
     parser.add_argument('--on-error', choices=['raise', 'skip'], default='raise',
                         help='semantickitti: bad frames raise (naming the file) or are left out and counted')
     return parser.parse_args()
@@ -92,7 +94,7 @@ def _semantickitti(args, tag):
         seqs = {k: list(v) for k, v in sk.STOCK_SPLITS.items()}
         labels = ('train', 'val', 'test') if args.labelled_test else ('train', 'val')
     res = sk.create_semantickitti_infos(args.root_path, args.out_dir, seqs, info_prefix=tag, labels=labels,
-                                        on_error=args.on_error)
+                                        camera=not args.no_camera, on_error=args.on_error)
     print('frames: ' + ', '.join(f'{k} {v} (skipped {res["skipped"][k]})' for k, v in res['counts'].items()))
     return list(res['pkls'].values())
 
