@@ -5,8 +5,13 @@ Recipe: configs/crosspoint/crosspoint_dgcnn_1xb16-3e_synthetic-objects.py (60 it
 loop (SplitConcatDataset of the labelled train/test objects under a fixed random draw of CrossPoint's augmentation).
 Asserted: CrossPoint's protocol, SVC(C=0.1) on raw features (``svm/accuracy``), >= 15 points above random weights.
 Raw-feature SVMs also reward a better feature *scale* (random DGCNN features are tiny: scaled by 100 they probe
-much better), so the same SVM on standardised features (``svm_std/accuracy``) must improve too (>= 5 points), which
+much better), so the same SVM on standardised features (``svm_std/accuracy``) must improve too (>= 3 points), which
 only better separability gives. All numbers are printed and written to ``<tmp>/crosspoint_acceptance.json``.
+
+The margins hold across seeds and thread counts, not one run's numbers (``MMXMODAL_TEST_SEED`` = data and training
+seed, see ``tests/seeds.py``). Measured 2026-11-23 (seeds 0/1/2, 1 and 2 threads; raw gain, standardised gain):
+1 thread +49.2/+15.0, +45.0/+7.9, +48.3/+10.8; 2 threads +47.9/+13.3, +45.0/+8.3, see the issue-11 note. The
+bounds (15 and 3 points) sit well below the smallest gain seen (45.0 and 7.9).
 """
 import json
 import os.path as osp
@@ -72,4 +77,4 @@ def test_crosspoint_pretraining_beats_random_weights_on_linear_svm(tmp_path):
     if train_wall > 600:
         warnings.warn(f'CrossPoint pretraining took {train_wall:.0f} s wall (> 600 s): machine loaded?')
     assert trained['svm/accuracy'] >= random_metrics['svm/accuracy'] + 15.0, record
-    assert trained['svm_std/accuracy'] >= random_metrics['svm_std/accuracy'] + 5.0, record
+    assert trained['svm_std/accuracy'] >= random_metrics['svm_std/accuracy'] + 3.0, record
