@@ -10,7 +10,7 @@ only better separability gives. All numbers are printed and written to ``<tmp>/c
 
 The margins hold across seeds and thread counts, not one run's numbers (``MMXMODAL_TEST_SEED`` = data and training
 seed, see ``tests/seeds.py``). Measured 2026-11-23 (seeds 0/1/2, 1 and 2 threads; raw gain, standardised gain):
-1 thread +49.2/+15.0, +45.0/+7.9, +48.3/+10.8; 2 threads +47.9/+13.3, +45.0/+8.3, see the issue-11 note. The
+1 thread +49.2/+15.0, +45.0/+7.9, +48.3/+10.8; 2 threads +47.9/+13.3, +45.0/+8.3, +48.3/+10.8. The
 bounds (15 and 3 points) sit well below the smallest gain seen (45.0 and 7.9).
 """
 import json
