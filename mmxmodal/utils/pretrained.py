@@ -118,6 +118,9 @@ class CheckedPretrainedInit:
 
     def __call__(self, module) -> None:
         from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+        # the log line of mmengine's Pretrained init, so logs read the same
+        print_log(f'load {self.prefix} in model from: {self.checkpoint}' if self.prefix else
+                  f'load model from: {self.checkpoint}', logger='current')
         full = _state_dict_of(_load_checkpoint(self.checkpoint, map_location=self.map_location))
         sd = strip_prefix(full, self.prefix, self.checkpoint) if self.prefix else OrderedDict(full)
         if sd and all(k.startswith('module.') for k in sd):  # DDP-wrapped checkpoint
