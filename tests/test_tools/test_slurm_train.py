@@ -74,7 +74,6 @@ def slurm(tmp_path_factory):
         NodeName={HOST} CPUs=2 State=UNKNOWN
         PartitionName=cpu Nodes={HOST} Default=YES MaxTime=INFINITE State=UP
     """))
-    (d / 'cgroup.conf').write_text('CgroupPlugin=disabled\n')
     env = dict(os.environ, SLURM_CONF=str(conf))
     started = []
     if subprocess.run(['pgrep', '-x', 'munged'], capture_output=True).returncode != 0:
@@ -157,6 +156,14 @@ def _config(tmp_path, data_root) -> Path:
 def _losses(work: Path):
     rows = [json.loads(ln) for ln in open(glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))[0])]
     return [r['loss'] for r in rows if 'loss' in r]
+
+
+@pytest.mark.slow
+def test_local_slurm_runs_two_tasks(slurm):
+    r = subprocess.run(['srun', '-p', 'cpu', '--ntasks=2', '--cpus-per-task=1', 'bash', '-c', 'echo rank=$SLURM_PROCID'],
+                       env=slurm, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(r.stdout.split()) == ['rank=0', 'rank=1']
 
 
 @pytest.mark.slow
