@@ -122,7 +122,12 @@ class CheckedPretrainedInit:
         print_log(f'load {self.prefix} in model from: {self.checkpoint}' if self.prefix else
                   f'load model from: {self.checkpoint}', logger='current')
         full = _state_dict_of(_load_checkpoint(self.checkpoint, map_location=self.map_location))
-        sd = strip_prefix(full, self.prefix, self.checkpoint) if self.prefix else OrderedDict(full)
+        if self.prefix:
+            sd = strip_prefix(full, self.prefix, self.checkpoint)
+        else:
+            sd = OrderedDict(full)
+            if hasattr(full, '_metadata'):
+                sd._metadata = full._metadata
         if sd and all(k.startswith('module.') for k in sd):  # DDP-wrapped checkpoint
             sd = strip_prefix(sd, 'module.', self.checkpoint)
         own = module.state_dict()
