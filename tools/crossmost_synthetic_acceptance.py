@@ -35,6 +35,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from mmxmodal.utils.checkpoint import add_plain_checkpoint_hook  # noqa: E402
 
 DEFAULT_CONFIG = osp.join(ROOT, 'configs/crossmost/crossmost_tinyvit-dgcnn_1xb16-20e_synthetic-objects.py')
 DATA_ARGS = ['--num-objects', '12', '--num-views', '2', '--cls-train-per-class', '40', '--cls-test-per-class',
@@ -128,6 +129,7 @@ def main() -> None:
     for k in ('loss_pl', 'loss_fair', 'loss_mim', 'loss_mpm'):
         warm.model[k] = None
     warm.custom_hooks = []
+    add_plain_checkpoint_hook(warm)  # checkpoints that load weights-only (as tools/train.py writes them)
     warm.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=args.warmup_epochs)
     warm.param_scheduler = []
     warm.val_dataloader = warm.val_cfg = warm.val_evaluator = None
@@ -153,6 +155,7 @@ def main() -> None:
     # 4. self-training
     st = copy.deepcopy(cfg)
     st.work_dir, st.load_from = osp.join(work, 'selftrain'), start_ckpt
+    add_plain_checkpoint_hook(st)
     t = time.time()
     Runner.from_cfg(st).train()
     t_self = time.time() - t

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Environment (as mmdet3d): NNODES, NODE_RANK, PORT, MASTER_ADDR; PYTHON picks the interpreter (default: python).
-# Without CUDA the processes use the gloo backend on the CPU (see mmxmodal/utils/dist_env.py).
+# Without CUDA the processes use the gloo backend on the CPU (tools/train.py installs mmxmodal.cpu: see mmxmodal/cpu/__init__.py).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

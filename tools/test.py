@@ -11,6 +11,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -68,6 +69,10 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
+    # this tool runs on machines without a GPU too: install the opt-in CPU support explicitly (a no-op for CUDA
+    # tensors; see mmxmodal/cpu/__init__.py for what it changes)
+    import mmxmodal.cpu
+    print_log(f'mmxmodal.cpu installed: {", ".join(mmxmodal.cpu.installed()) or "nothing"}', logger='current')
     for path, what in ((args.config, 'config file'), (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} not found: {path}')

@@ -19,6 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mmdet3d.utils import replace_ceph_backend  # noqa: E402
 from mmxmodal.utils.config_checks import check_config_paths  # noqa: E402
+from mmxmodal.utils.checkpoint import add_plain_checkpoint_hook  # noqa: E402
 
 
 def parse_args():
@@ -54,6 +55,10 @@ def parse_args():
 
 def main():
     args = parse_args()
+    # this tool runs on machines without a GPU too: install the opt-in CPU support explicitly (a no-op for CUDA
+    # tensors; see mmxmodal/cpu/__init__.py for what it changes)
+    import mmxmodal.cpu
+    print_log(f'mmxmodal.cpu installed: {", ".join(mmxmodal.cpu.installed()) or "nothing"}', logger='current')
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
 
@@ -109,6 +114,8 @@ def main():
     # fail before building anything when a named file (data root, ann file, checkpoint) is missing; training
     # builds the train and val loops only, so the test split may live elsewhere (or not exist yet)
     check_config_paths(cfg, ignore=('test_dataloader', 'test_evaluator'))
+    # checkpoints that stock mmengine loads weights-only (message hub as plain tensors; rebuilt on --resume)
+    add_plain_checkpoint_hook(cfg)
 
     # build the runner from config
     if 'runner_type' not in cfg:

@@ -31,8 +31,10 @@ model = dict(
     type='CrossMoST',
     data_preprocessor=dict(type='ObjectDataPreprocessor', mean=(0., 0., 0.), std=(255., 255., 255.)),
     img_encoder=dict(type='CLIPViTEncoder', model_name='ViT-B-16', pretrained=None, image_size=img_size),
-    point_encoder=dict(type='PointTransformerEncoder', num_groups=64, group_size=32, embed_dims=384, depth=12,
-                       num_heads=6, out_channels=embed_dim),
+    # ULIP's Point-BERT layout (512 groups of 32, 256-d group tokens reduced to 384, positions added before every
+    # block), so tools/model_converters/ulip_pointbert_to_mmxmodal.py weights load with CheckedPretrained
+    point_encoder=dict(type='PointTransformerEncoder', num_groups=512, group_size=32, embed_dims=384, depth=12,
+                       num_heads=6, out_channels=embed_dim, group_dims=256, pos_every_block=True),
     classifier=dict(type='PrototypeClassifier', num_classes=len(class_names), in_channels=embed_dim,
                     logit_scale=100.0, learnable_scale=False),
     embed_dim=embed_dim,

@@ -5,7 +5,7 @@
 # routed to the sub-module by mmengine's ``override`` (the outer Constant init with ``layer=[]`` initialises
 # nothing; it only carries the override). The sub-module receives the checkpoint entries under
 # ``pts_middle_encoder.`` with the prefix removed; mmengine logs any missing / unexpected key.
-# ``PretrainedVersioned`` (mmxmodal/models/initializers.py) is mmengine's prefix ``Pretrained`` that keeps the
+# ``CheckedPretrained`` (mmxmodal/utils/pretrained.py) is mmengine's prefix ``Pretrained`` that keeps the
 # checkpoint's module versions: with the stock ``Pretrained`` + prefix, mmdet3d's spconv-2 loader sees no version,
 # permutes every sparse-conv kernel as if it were spconv-1 and rejects it ("size mismatch").
 #
@@ -22,7 +22,7 @@ pretrained = 'work_dirs/simipu_r50-caffe-dcn_voxel01-sparse_8xb4-20e_nus/epoch_2
 model = dict(
     init_cfg=dict(
         type='Constant', val=0.0, layer=[],
-        override=dict(type='PretrainedVersioned', name='pts_middle_encoder', checkpoint=pretrained,
+        override=dict(type='CheckedPretrained', name='pts_middle_encoder', checkpoint=pretrained,
                       prefix='pts_middle_encoder.')))
 
 _labelled_set = {{_base_.train_dataloader.dataset.dataset}}

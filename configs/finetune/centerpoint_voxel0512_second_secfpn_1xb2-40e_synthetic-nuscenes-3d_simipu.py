@@ -23,7 +23,7 @@ data_prefix = dict(pts='samples/LIDAR_TOP', img='', sweeps='sweeps/LIDAR_TOP')
 model = dict(
     init_cfg=dict(
         type='Constant', val=0.0, layer=[],
-        override=dict(type='PretrainedVersioned', name='pts_middle_encoder', checkpoint=pretrained,
+        override=dict(type='CheckedPretrained', name='pts_middle_encoder', checkpoint=pretrained,
                       prefix='pts_middle_encoder.')),
     data_preprocessor=dict(
         voxel_layer=dict(max_num_points=10, voxel_size=voxel_size, point_cloud_range=point_cloud_range,

@@ -10,7 +10,7 @@ custom_imports = dict(imports=['mmxmodal'], allow_failed_imports=False)
 
 pretrained = 'work_dirs/simipu_r50-caffe-dcn_voxel01-sparse_8xb4-20e_nus/epoch_20.pth'
 model = dict(
-    backbone=dict(depth=50, init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='img_backbone.')))
+    backbone=dict(depth=50, init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='img_backbone.')))
 
 _labelled_set = {{_base_.train_dataloader.dataset}}
 train_dataloader = dict(

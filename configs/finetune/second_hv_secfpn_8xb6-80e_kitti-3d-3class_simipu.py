@@ -1,7 +1,7 @@
 # Stock SECOND (KITTI, 3 classes) from the mmdet3d wheel with its SparseEncoder (``middle_encoder``) initialised
 # from SimIPU's ``pts_middle_encoder`` (configs/simipu/simipu_r50-caffe_second-sparse_8xb4-20e_kitti.py).
 # As for CenterPoint, the init is routed to the plain-nn.Module encoder by mmengine's ``override``, with
-# ``PretrainedVersioned`` (prefix loading that keeps the spconv-2 module versions).
+# ``CheckedPretrained`` (prefix loading that keeps the spconv-2 module versions).
 #   bash tools/dist_train.sh configs/finetune/second_hv_secfpn_8xb6-80e_kitti-3d-3class_simipu.py 8 \
 #       --cfg-options model.init_cfg.override.checkpoint=work_dirs/<simipu run>/epoch_20.pth
 # Labelled fraction: --cfg-options train_dataloader.dataset.dataset.ratio=0.1 (inside the stock RepeatDataset).
@@ -12,7 +12,7 @@ pretrained = 'work_dirs/simipu_r50-caffe_second-sparse_8xb4-20e_kitti/epoch_20.p
 model = dict(
     init_cfg=dict(
         type='Constant', val=0.0, layer=[],
-        override=dict(type='PretrainedVersioned', name='middle_encoder', checkpoint=pretrained,
+        override=dict(type='CheckedPretrained', name='middle_encoder', checkpoint=pretrained,
                       prefix='pts_middle_encoder.')))
 
 _labelled_set = {{_base_.train_dataloader.dataset.dataset}}

@@ -1,4 +1,3 @@
 """Models (registered in ``mmdet3d.registry.MODELS``)."""
 from . import (algorithms, data_preprocessors, encoders, heads, losses,  # noqa: F401
                ops)
-from . import initializers  # noqa: F401,E402  (PretrainedVersioned weight init)

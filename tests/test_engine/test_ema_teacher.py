@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 import mmxmodal  # noqa: F401
 from mmxmodal.engine.hooks import EMATeacherHook, RampedEMA, ema_decay_at
+from mmxmodal.utils.checkpoint import PlainCheckpointHook
 
 
 def test_decay_schedule_values():
@@ -74,7 +75,8 @@ def _runner(work_dir, max_iters, **kw):
                   optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
                   train_cfg=dict(by_epoch=False, max_iters=max_iters),
                   custom_hooks=[EMATeacherHook(decay_start=0.9, decay_end=0.99, ramp_iters=4,
-                                               update_buffers=True)],
+                                               update_buffers=True),
+                                PlainCheckpointHook()],  # as tools/train.py adds (weights-only resume)
                   default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False)),
                   default_scope='mmdet3d', **kw)
 

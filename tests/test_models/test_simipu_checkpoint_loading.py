@@ -127,7 +127,7 @@ def test_simipu_image_backbone_loads_into_stock_fcos3d_r50(nus_checkpoint):
 
 
 def test_stock_pretrained_prefix_drops_spconv_versions(nus_checkpoint):
-    """Why the sparse encoder uses ``PretrainedVersioned``: mmengine's ``Pretrained`` + prefix loses the module
+    """Why the sparse encoder uses ``CheckedPretrained``: mmengine's ``Pretrained`` + prefix loses the module
     versions, mmdet3d's spconv-2 loader then permutes the kernels and rejects them."""
     from mmengine.config import Config
     path, state = nus_checkpoint

@@ -97,7 +97,7 @@ def _runtime(work_dir, record, max_iters, custom_hooks, kill_at=None, rng_hook=T
                            param_scheduler=dict(type='ParamSchedulerHook'),
                            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=-1),
                            sampler_seed=dict(type='DistSamplerSeedHook')),
-        custom_hooks=hooks,
+        custom_hooks=hooks + [dict(type='PlainCheckpointHook')],  # as tools/train.py adds (weights-only resume)
         log_processor=dict(type='LogProcessor', window_size=1, by_epoch=False),
         env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                      dist_cfg=dict(backend='gloo')),

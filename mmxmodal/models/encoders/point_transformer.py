@@ -56,6 +56,11 @@ class PointTransformerEncoder(BaseModule):
         num_groups, group_size: G FPS centres with K nearest points each.
         embed_dims, depth, num_heads, mlp_ratio: transformer width / blocks.
         out_channels: dimension of the shared embedding space (projection output).
+        group_dims: Point-BERT / ULIP layout: the mini-PointNet outputs ``group_dims`` channels and a linear
+            ``reduce_dim`` maps them to ``embed_dims`` (Point-BERT: 256 -> 384). None: the mini-PointNet outputs
+            ``embed_dims`` directly.
+        pos_every_block: Point-BERT / ULIP layout: add the positional embedding before every block (``x =
+            block(x + pos)``) instead of once before the first.
 
     ``forward(points, mask=None)``:
         points: (B, N, 3+) (xyz first).
@@ -66,11 +71,14 @@ class PointTransformerEncoder(BaseModule):
 
     def __init__(self, num_groups: int = 64, group_size: int = 32, embed_dims: int = 384, depth: int = 12,
                  num_heads: int = 6, mlp_ratio: float = 4.0, out_channels: int = 512,
+                 group_dims: Optional[int] = None, pos_every_block: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_groups, self.group_size, self.embed_dims = num_groups, group_size, embed_dims
         self.out_channels = out_channels
-        self.group_embed = MiniPointNet(embed_dims)
+        self.group_embed = MiniPointNet(group_dims or embed_dims)
+        self.reduce_dim = nn.Linear(group_dims, embed_dims) if group_dims else None
+        self.pos_every_block = pos_every_block
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, embed_dims))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.cls_pos = nn.Parameter(torch.zeros(1, 1, embed_dims))
@@ -93,14 +101,18 @@ class PointTransformerEncoder(BaseModule):
         else:
             centers, groups = grouped
         tok = self.group_embed(groups)  # (B, G, C)
+        if self.reduce_dim is not None:
+            tok = self.reduce_dim(tok)
         if mask is not None:
             m = mask.to(tok.dtype).unsqueeze(-1)
             tok = tok * (1 - m) + self.mask_token * m
         b = tok.shape[0]
         x = torch.cat([self.cls_token.expand(b, -1, -1), tok], 1)
-        x = x + torch.cat([self.cls_pos.expand(b, -1, -1), self.pos_embed(centers)], 1)
+        pos = torch.cat([self.cls_pos.expand(b, -1, -1), self.pos_embed(centers)], 1)
+        if not self.pos_every_block:
+            x = x + pos
         for blk in self.blocks:
-            x = blk(x)
+            x = blk(x + pos if self.pos_every_block else x)
         x = self.norm(x)
         feat = self.proj(torch.cat([x[:, 0], x[:, 1:].max(dim=1)[0]], dim=-1))
         return dict(feat=feat, tokens=x[:, 1:], centers=centers, groups=groups)

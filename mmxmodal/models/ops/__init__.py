@@ -1,11 +1,7 @@
-"""Device-dispatched ops: mmcv CUDA kernels on GPU, PyTorch on CPU; spconv's CPU algorithm.
+"""Device-dispatched point ops: mmcv's CUDA kernels on GPU, PyTorch on CPU.
 
-Importing this package patches mmcv's point-op autograd Functions and spconv's convolution so that stock mmdet3d
-modules (PointNet++, DGCNN, SparseEncoder) run on the CPU unchanged.
+Importing this package changes nothing upstream. Stock mmdet3d modules that call mmcv (or spconv) directly run on
+the CPU through the opt-in :mod:`mmxmodal.cpu`.
 """
 from .point_ops import (ball_query, furthest_point_sample, furthest_point_sample_with_dist,  # noqa: F401
-                        gather_points, grouping_operation, knn, patch_mmcv_point_ops, three_interpolate,
-                        three_nn)
-from .spconv_algo import SPCONV_PATCHED, patch_spconv_cpu_algo  # noqa: F401
-
-MMCV_POINT_OPS_PATCHED = patch_mmcv_point_ops()
+                        gather_points, grouping_operation, knn, three_interpolate, three_nn)

@@ -1,12 +1,10 @@
 """Point ops with one entry point each, dispatched by the tensor's device.
 
 mmcv's furthest point sampling, ball query, kNN, grouping, gathering and three-nn interpolation have CUDA kernels
-only. Each function below runs mmcv's CUDA op on CUDA tensors and a pure-PyTorch implementation with the same
-semantics (index order, tie-breaking, padding rules of the CUDA kernels) on CPU tensors.
-
-:func:`patch_mmcv_point_ops` installs the same dispatch inside mmcv's autograd ``Function`` classes, so mmdet3d
-modules that call mmcv directly (``PointNet2SASSG``, ``PointSAModule``, ``PointFPModule``, ``DGCNNGFModule`` ...)
-run on the CPU with stock configs. ``import mmxmodal`` applies it.
+only. Each public function below runs mmcv's CUDA op on CUDA tensors and a pure-PyTorch implementation with the
+same semantics (index order, tie-breaking, padding rules of the CUDA kernels) on CPU tensors. Nothing here changes
+mmcv: stock mmdet3d modules that call mmcv directly run on the CPU only after the opt-in
+:mod:`mmxmodal.cpu` installs the same kernels into mmcv's autograd ``Function`` classes.
 """
 from typing import Optional, Tuple
 
@@ -107,8 +105,10 @@ def three_nn_cpu(target: Tensor, source: Tensor) -> Tuple[Tensor, Tensor]:
     idx = torch.empty(b, n, 3, dtype=torch.int32, device=target.device)
     for s in range(0, n, _CHUNK):
         d2 = _sq_dist(target[:, s:s + _CHUNK].float(), source.float())
-        v, i = d2.topk(3, dim=-1, largest=False, sorted=True)
-        dist[:, s:s + _CHUNK], idx[:, s:s + _CHUNK] = v, i.int()
+        # mmcv's kernel scans sources in index order and replaces a best only on a strictly smaller distance, so
+        # on ties the earlier index comes first: a stable sort reproduces that order
+        v, i = d2.sort(dim=-1, stable=True)
+        dist[:, s:s + _CHUNK], idx[:, s:s + _CHUNK] = v[..., :3], i[..., :3].int()
     return torch.sqrt(dist), idx
 
 
@@ -131,150 +131,130 @@ def three_interpolate_cpu(features: Tensor, idx: Tensor, weight: Tensor) -> Tens
     return (_flat_gather(features, idx) * weight[:, None]).sum(-1)
 
 
+def stack_ball_query_cpu(max_radius: float, sample_num: int, xyz: Tensor, center_xyz: Tensor, xyz_batch_cnt: Tensor,
+                         center_xyz_batch_cnt: Tensor) -> Tensor:
+    """Stacked ball query (mmcv's ``stack_ball_query`` kernel). xyz (N1+N2.., 3), center_xyz (M1+M2.., 3), counts
+    (B,) int32 -> (M1+M2.., sample_num) int32 indices *within each sample*.
+
+    Like the kernel: the first hits with ``d2 < max_r^2`` in index order (no minimum radius), empty slots repeat the
+    first hit, and a centre without any hit gets ``-1`` in slot 0 and zeros elsewhere.
+    """
+    out = torch.zeros(center_xyz.shape[0], sample_num, dtype=torch.int32, device=xyz.device)
+    hi = max_radius**2
+    xs, cs = 0, 0
+    for n, m in zip(xyz_batch_cnt.tolist(), center_xyz_batch_cnt.tolist()):
+        if m == 0:
+            xs += n
+            continue
+        if n == 0:
+            out[cs:cs + m, 0] = -1
+            xs, cs = xs + n, cs + m
+            continue
+        k = min(sample_num, n)
+        order = torch.arange(n, 0, -1, device=xyz.device, dtype=torch.float32)
+        for s in range(cs, cs + m, _CHUNK):
+            e = min(s + _CHUNK, cs + m)
+            d2 = _sq_dist(center_xyz[None, s:e].float(), xyz[None, xs:xs + n].float())[0]
+            score, idx = ((d2 < hi).float() * order).topk(k, dim=-1, sorted=True)
+            valid = score > 0
+            first = idx[:, :1]
+            idx = torch.where(valid, idx, first)
+            if k < sample_num:
+                idx = torch.cat([idx, first.expand(-1, sample_num - k)], -1)
+            idx[~valid[:, 0]] = 0
+            idx[~valid[:, 0], 0] = -1
+            out[s:e] = idx.int()
+        xs, cs = xs + n, cs + m
+    return out
+
+
+def _stack_rows(features_batch_cnt: Tensor, idx: Tensor, idx_batch_cnt: Tensor) -> Tuple[Tensor, Tensor]:
+    """Global feature rows of stacked indices (M, S) and the entries the mmcv kernel reads.
+
+    The kernel reads ``features[start_b + idx]`` when ``idx < end_b`` (it compares the local index with the batch's
+    *global* end); rows outside the tensor (undefined reads on the GPU) are treated as skipped here.
+    """
+    cnt = features_batch_cnt.long().to(idx.device)
+    starts = torch.cumsum(cnt, 0) - cnt
+    ends = starts + cnt
+    batch = torch.repeat_interleave(torch.arange(len(idx_batch_cnt), device=idx.device),
+                                    idx_batch_cnt.long().to(idx.device))
+    local = idx.long()
+    rows = starts[batch][:, None] + local
+    valid = (local < ends[batch][:, None]) & (rows >= 0) & (rows < int(cnt.sum()))
+    return torch.where(valid, rows, torch.zeros_like(rows)), valid
+
+
+def stack_grouping_cpu(features: Tensor, features_batch_cnt: Tensor, idx: Tensor, idx_batch_cnt: Tensor) -> Tensor:
+    """Stacked grouping (mmcv's ``stack_group_points`` kernel): features (N1+N2.., C), idx (M1+M2.., S) within each
+    sample -> (M1+M2.., C, S); entries the kernel skips stay 0. Differentiable in ``features``."""
+    rows, valid = _stack_rows(features_batch_cnt, idx, idx_batch_cnt)
+    if features.shape[0] == 0:
+        return features.new_zeros(idx.shape[0], features.shape[1], idx.shape[1])
+    out = features[rows] * valid[..., None].to(features.dtype)  # (M, S, C)
+    return out.permute(0, 2, 1).contiguous()
+
+
 # ----------------------------------------------------------------------------------------------- public API
-def _mmcv():
-    """mmcv's op modules (``mmcv.ops`` re-exports functions under the same names, so import the modules)."""
+def _mmcv_op(name: str):
+    """mmcv's op module (``mmcv.ops`` re-exports functions under the same names, so import the module)."""
     from importlib import import_module
-    names = ('ball_query', 'furthest_point_sample', 'gather_points', 'group_points', 'knn', 'three_interpolate',
-             'three_nn')
-    return tuple(import_module(f'mmcv.ops.{n}') for n in names)
+    return import_module(f'mmcv.ops.{name}')
 
 
 def furthest_point_sample(xyz: Tensor, num_points: int) -> Tensor:
     """(B, N, 3) -> (B, num_points) int32 indices (mmcv CUDA op on GPU, PyTorch on CPU)."""
-    return _mmcv()[1].FurthestPointSampling.apply(xyz.contiguous(), num_points)
+    if xyz.is_cuda:
+        return _mmcv_op('furthest_point_sample').furthest_point_sample(xyz.contiguous(), num_points)
+    return fps_cpu(xyz, num_points)
 
 
 def furthest_point_sample_with_dist(dist: Tensor, num_points: int) -> Tensor:
     """(B, N, N) distances -> (B, num_points) int32 indices."""
-    return _mmcv()[1].FurthestPointSamplingWithDist.apply(dist.contiguous(), num_points)
+    if dist.is_cuda:
+        return _mmcv_op('furthest_point_sample').furthest_point_sample_with_dist(dist.contiguous(), num_points)
+    return fps_with_dist_cpu(dist, num_points)
 
 
 def ball_query(min_radius: float, max_radius: float, sample_num: int, xyz: Tensor, center_xyz: Tensor) -> Tensor:
     """(B, N, 3), (B, M, 3) -> (B, M, sample_num) int32 indices."""
-    return _mmcv()[0].BallQuery.apply(min_radius, max_radius, sample_num, xyz.contiguous(), center_xyz.contiguous())
+    if xyz.is_cuda:
+        return _mmcv_op('ball_query').ball_query(min_radius, max_radius, sample_num, xyz.contiguous(),
+                                                 center_xyz.contiguous())
+    return ball_query_cpu(min_radius, max_radius, sample_num, xyz, center_xyz)
 
 
 def knn(k: int, xyz: Tensor, center_xyz: Optional[Tensor] = None, transposed: bool = False) -> Tensor:
     """mmcv semantics: -> (B, k, M) int32 indices of the k nearest points, nearest first."""
-    return _mmcv()[4].KNN.apply(k, xyz, center_xyz, transposed)
+    if xyz.is_cuda:
+        return _mmcv_op('knn').knn(k, xyz, center_xyz, transposed)
+    return knn_cpu(k, xyz, center_xyz, transposed)
 
 
 def grouping_operation(features: Tensor, idx: Tensor) -> Tensor:
     """features (B, C, N), idx (B, M, S) -> (B, C, M, S); differentiable in ``features``."""
-    return _mmcv()[3].GroupingOperation.apply(features.contiguous(), idx.contiguous())
+    if features.is_cuda:
+        return _mmcv_op('group_points').grouping_operation(features.contiguous(), idx.contiguous())
+    return _flat_gather(features, idx)
 
 
 def gather_points(features: Tensor, idx: Tensor) -> Tensor:
     """features (B, C, N), idx (B, M) -> (B, C, M); differentiable in ``features``."""
-    return _mmcv()[2].GatherPoints.apply(features.contiguous(), idx.contiguous())
+    if features.is_cuda:
+        return _mmcv_op('gather_points').gather_points(features.contiguous(), idx.contiguous())
+    return _flat_gather(features, idx)
 
 
 def three_nn(target: Tensor, source: Tensor) -> Tuple[Tensor, Tensor]:
     """(B, N, 3), (B, M, 3) -> dist (B, N, 3), idx (B, N, 3) int32."""
-    return _mmcv()[6].ThreeNN.apply(target, source)
+    if target.is_cuda:
+        return _mmcv_op('three_nn').three_nn(target.contiguous(), source.contiguous())
+    return three_nn_cpu(target, source)
 
 
 def three_interpolate(features: Tensor, idx: Tensor, weight: Tensor) -> Tensor:
     """features (B, C, M), idx (B, N, 3), weight (B, N, 3) -> (B, C, N); differentiable in ``features``."""
-    return _mmcv()[5].ThreeInterpolate.apply(features.contiguous(), idx.contiguous(), weight.contiguous())
-
-
-# ----------------------------------------------------------------------------------------------- mmcv patch
-def _dispatch_forward(cls, cpu_forward, device_arg: int):
-    """Replace ``cls.forward`` by one that runs ``cpu_forward(ctx, *args)`` when ``args[device_arg]`` is on CPU."""
-    cuda_forward = cls.forward
-
-    def forward(ctx, *args):
-        t = args[device_arg]
-        if t is None and device_arg + 1 < len(args):
-            t = args[device_arg + 1]
-        if isinstance(t, Tensor) and t.is_cuda:
-            return cuda_forward(ctx, *args)
-        return cpu_forward(ctx, *args)
-
-    forward.__doc__ = cuda_forward.__doc__
-    forward._mmxmodal_cpu = True
-    cls.forward = staticmethod(forward)
-
-
-def _dispatch_backward(cls, cpu_backward):
-    cuda_backward = cls.backward
-
-    def backward(ctx, *grads):
-        if grads[0].is_cuda:
-            return cuda_backward(ctx, *grads)
-        return cpu_backward(ctx, *grads)
-
-    cls.backward = staticmethod(backward)
-
-
-def patch_mmcv_point_ops() -> bool:
-    """Make mmcv's point-op ``Function`` classes run on CPU tensors. Idempotent; returns False if mmcv has no
-    ops (then nothing is patched)."""
-    try:
-        bq, fps, gp, grp, kn, ti, tn = _mmcv()
-    except ImportError:
-        return False
-    if getattr(fps.FurthestPointSampling.forward, '_mmxmodal_cpu', False):
-        return True
-
-    def nondiff(ctx, out):
-        ctx.mark_non_differentiable(out)
-        return out
-
-    _dispatch_forward(fps.FurthestPointSampling, lambda ctx, xyz, m: nondiff(ctx, fps_cpu(xyz, m)), 0)
-    _dispatch_forward(fps.FurthestPointSamplingWithDist,
-                      lambda ctx, d, m: nondiff(ctx, fps_with_dist_cpu(d, m)), 0)
-
-    def bq_cpu(ctx, min_r, max_r, ns, xyz, center, xyz_cnt=None, center_cnt=None):
-        if xyz_cnt is not None or center_cnt is not None:
-            raise NotImplementedError('stacked (batch_cnt) ball query has no CPU fallback; use the (B, N, 3) form')
-        return nondiff(ctx, ball_query_cpu(min_r, max_r, ns, xyz, center))
-
-    _dispatch_forward(bq.BallQuery, bq_cpu, 3)
-    _dispatch_forward(kn.KNN, lambda ctx, k, xyz, c=None, tr=False: nondiff(ctx, knn_cpu(k, xyz, c, tr)), 1)
-
-    def tn_cpu(ctx, target, source):
-        dist, idx = three_nn_cpu(target, source)
-        ctx.mark_non_differentiable(idx)
-        return dist, idx
-
-    _dispatch_forward(tn.ThreeNN, tn_cpu, 0)
-
-    def grp_fwd(ctx, features, idx, *rest):
-        if rest and rest[0] is not None:
-            raise NotImplementedError('stacked grouping_operation has no CPU fallback')
-        ctx.mmx = (idx, features.shape[2])
-        return _flat_gather(features, idx)
-
-    def grp_bwd(ctx, grad):
-        idx, n = ctx.mmx
-        return _flat_scatter(grad, idx, n), None, None, None
-
-    _dispatch_forward(grp.GroupingOperation, grp_fwd, 0)
-    _dispatch_backward(grp.GroupingOperation, grp_bwd)
-
-    def gp_fwd(ctx, features, idx):
-        ctx.mmx = (idx, features.shape[2])
-        ctx.mark_non_differentiable(idx)
-        return _flat_gather(features, idx)
-
-    def gp_bwd(ctx, grad):
-        idx, n = ctx.mmx
-        return _flat_scatter(grad, idx, n), None
-
-    _dispatch_forward(gp.GatherPoints, gp_fwd, 0)
-    _dispatch_backward(gp.GatherPoints, gp_bwd)
-
-    def ti_fwd(ctx, features, idx, weight):
-        ctx.mmx = (idx, weight, features.shape[2])
-        return three_interpolate_cpu(features, idx, weight)
-
-    def ti_bwd(ctx, grad):
-        idx, weight, m = ctx.mmx
-        return _flat_scatter(grad[..., None] * weight[:, None], idx, m), None, None
-
-    _dispatch_forward(ti.ThreeInterpolate, ti_fwd, 0)
-    _dispatch_backward(ti.ThreeInterpolate, ti_bwd)
-    return True
+    if features.is_cuda:
+        return _mmcv_op('three_interpolate').three_interpolate(features.contiguous(), idx.contiguous(),
+                                                               weight.contiguous())
+    return three_interpolate_cpu(features, idx, weight)
