@@ -184,7 +184,8 @@ def _runner(work_dir, dataset, hooks=(), checkpoint=None, batch_size=2, max_epoc
         train_dataloader=dict(dataset=dataset, sampler=dict(type='DefaultSampler', shuffle=False),
                               batch_size=batch_size, collate_fn=dict(type='pseudo_collate'), num_workers=0, **kw),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)), train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        custom_hooks=list(hooks), default_scope='mmdet3d', log_level='WARNING',
+        # PlainCheckpointHook (added by tools/train.py) keeps the checkpoints loadable weights-only
+        custom_hooks=[*hooks, dict(type='PlainCheckpointHook')], default_scope='mmdet3d', log_level='WARNING',
         default_hooks=dict(checkpoint=checkpoint, logger=dict(type='LoggerHook', interval=1)),
         experiment_name=f'issue12_{osp.basename(str(work_dir))}_{id(dataset)}')
 
