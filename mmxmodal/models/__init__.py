@@ -1,4 +1,4 @@
 """Models (registered in ``mmdet3d.registry.MODELS``)."""
 from . import (algorithms, data_preprocessors, encoders, heads, losses,  # noqa: F401
-               ops)
+               ops, segmentors)
 from . import initializers  # noqa: F401,E402  (PretrainedVersioned weight init)
