@@ -194,3 +194,16 @@ def test_one_cpu_training_iteration_of_the_stock_config(tmp_path, finetune, pref
     changed = [k for k, v in model.state_dict().items() if k in before and v.dtype.is_floating_point
                and not torch.equal(v, before[k])]
     assert len(changed) > 10  # the backbone trained
+
+
+@pytest.mark.parametrize('name', sorted(f for f in os.listdir(SEG) if f.endswith('.py')))
+def test_every_pretraining_config_builds_its_model_with_stock_key_names(name):
+    from mmdet3d.registry import MODELS
+    _scope()
+    cfg = _cfg(osp.join(SEG, name))
+    model = MODELS.build(cfg.model)
+    prefixes = {k.split('.')[0] for k in model.state_dict()}
+    assert {'img_backbone', 'backbone'} <= prefixes
+    assert prefixes <= {'img_backbone', 'img_neck', 'voxel_encoder', 'backbone', 'point_proj', 'inter_point_proj',
+                        'img_proj'}
+    assert ('voxel_encoder' in prefixes) == ('cylinder3d' in name)
