@@ -3,6 +3,7 @@
     python tools/create_synthetic_data.py objects  --out-dir data/synthetic_objects --num-objects 200 --seed 0
     python tools/create_synthetic_data.py nuscenes --help
     python tools/create_synthetic_data.py kitti    --help
+    python tools/create_synthetic_data.py semantickitti --help
 
 Each sub-command is defined by ``add_<name>_parser(subparsers)`` in ``mmxmodal/datasets/synthetic/<name>.py``;
 the function adds its sub-parser and sets ``func`` (called with the parsed arguments). A generator module that
@@ -15,7 +16,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-GENERATORS = ('objects', 'nuscenes', 'kitti')
+GENERATORS = ('objects', 'nuscenes', 'kitti', 'semantickitti')
 PACKAGE = 'mmxmodal.datasets.synthetic'
 
 

@@ -7,3 +7,5 @@ from .modelnet import ModelNet40Dataset, ScanObjectNNDataset  # noqa: F401
 from .paired_scene import PairedSceneDataset  # noqa: F401
 from .label_fraction import LabelFractionDataset  # noqa: F401
 from .robust import RobustDatasetMixin, SampleError, PairingError, InfoFormatError  # noqa: F401
+from .semantickitti_seg import RobustSemanticKittiDataset  # noqa: F401
+from .nuscenes_seg import NuScenesSegDataset  # noqa: F401

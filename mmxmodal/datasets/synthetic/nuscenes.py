@@ -8,11 +8,19 @@ Layout written under ``out_dir`` (the ``v1.0-mini`` layout; every file is byte-i
     samples/CAM_*/<log>__CAM_*__<timestamp>.jpg               # RGB JPEG, keyframes
     sweeps/LIDAR_TOP/<log>__LIDAR_TOP__<timestamp>.pcd.bin    # non-keyframe LiDAR sweeps before each keyframe
     maps/<token>.png                                          # one blank semantic-prior map per location
+    v1.0-mini/lidarseg.json + lidarseg/v1.0-mini/<token>_lidarseg.bin   # (lidarseg=True) uint8 category index
+                                                              # per point of each keyframe LiDAR file
 
 Timing follows nuScenes: keyframes (samples) at 2 Hz, LiDAR revolutions of 50 ms (20 Hz), ``sweeps`` non-key
 revolutions immediately before each keyframe, and every camera triggered when the spinning LiDAR beam crosses the
 centre of its field of view (so ``CAM_BACK`` is ~50 ms before the keyframe). Timestamps are integers in
 microseconds, LiDAR points are motion-compensated into the sensor frame at the sweep's timestamp.
+
+nuScenes-lidarseg labels (``lidarseg=True``, the default): one ``lidarseg`` record per keyframe LiDAR
+``sample_data`` (its token is the sample_data token, as in the release), a ``.bin`` of one uint8 per point holding
+the ``index`` of the category the point's ray hit (``LIDARSEG_CATEGORY``: driveable surface for road, markings and
+parking, sidewalk, terrain, manmade for buildings / fences / poles / signs, vegetation, and the object classes).
+They are read by nuscenes-devkit's lidarseg API; every other file is the same as without them.
 
 Scenes carry the real nuScenes split names (``v1.0-mini``: 8 ``mini_train`` + 2 ``mini_val`` names; for more
 scenes use ``version='v1.0-trainval'``), so mmdet3d's converter splits them into train and val info files.
@@ -35,8 +43,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .scene import (CAMERA_ORDER, FIRST_OBJECT_ID, CameraFrame, StreetScene, generate_street_scene,
-                    nuscenes_rig, yaw_quaternion)
+from .scene import (CAMERA_ORDER, FIRST_OBJECT_ID, SEMANTIC_CLASSES, CameraFrame, StreetScene,
+                    generate_street_scene, nuscenes_rig, yaw_quaternion)
 
 SWEEP_PERIOD_US = 50_000  # 20 Hz LiDAR
 SAMPLE_PERIOD_US = 500_000  # 2 Hz keyframes
@@ -64,6 +72,21 @@ VISIBILITY = (('1', 'v0-40', 'visibility of whole object is between 0 and 40%'),
               ('3', 'v60-80', 'visibility of whole object is between 60 and 80%'),
               ('4', 'v80-100', 'visibility of whole object is between 80 and 100%'))
 CHANNELS = ('LIDAR_TOP',) + CAMERA_ORDER
+# generator class (scene.SEMANTIC_CLASSES) -> nuScenes lidarseg category; riders are part of vehicle.bicycle, as in
+# the nuScenes boxes
+LIDARSEG_CATEGORY = {
+    'unlabeled': 'noise', 'road': 'flat.driveable_surface', 'lane_marking': 'flat.driveable_surface',
+    'parking': 'flat.driveable_surface', 'sidewalk': 'flat.sidewalk', 'terrain': 'flat.terrain',
+    'building': 'static.manmade', 'fence': 'static.manmade', 'vegetation': 'static.vegetation',
+    'trunk': 'static.vegetation', 'pole': 'static.manmade', 'traffic_sign': 'static.manmade', 'car': 'vehicle.car',
+    'truck': 'vehicle.truck', 'bus': 'vehicle.bus.rigid', 'person': 'human.pedestrian.adult',
+    'bicyclist': 'vehicle.bicycle', 'bicycle': 'vehicle.bicycle', 'traffic_cone': 'movable_object.trafficcone',
+    'barrier': 'movable_object.barrier'}
+
+
+def lidarseg_lut() -> np.ndarray:
+    """(len(SEMANTIC_CLASSES),) uint8: generator class -> nuScenes category ``index`` (position in CATEGORIES)."""
+    return np.array([CATEGORIES.index(LIDARSEG_CATEGORY[c]) for c in SEMANTIC_CLASSES], dtype=np.uint8)
 
 
 def token(*parts) -> str:
@@ -132,6 +155,8 @@ class _Config:
     num_azimuths: int
     jpeg_quality: int
     keep_gt: bool
+    lidarseg: bool = True
+    version: str = 'v1.0-mini'
 
 
 def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, list], Dict[str, dict]]:
@@ -148,8 +173,9 @@ def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, l
     logfile = f'{vehicle}-2018-{7 + (scene_idx // 28) % 5:02d}-{day:02d}-{10 + scene_idx % 8:02d}-' \
               f'{(7 * scene_idx) % 60:02d}-{(13 * scene_idx) % 60:02d}{tz}'
     t0_us = BASE_TIMESTAMP_US + scene_idx * 3_600_000_000
-    rec: Dict[str, list] = {k: [] for k in TABLES}
+    rec: Dict[str, list] = {k: [] for k in TABLES + ('lidarseg',)}
     gt: Dict[str, dict] = {}
+    lut = lidarseg_lut()
 
     log_tok = token(seed, 'log', scene_idx)
     rec['log'].append(dict(token=log_tok, logfile=logfile, vehicle=vehicle,
@@ -191,14 +217,21 @@ def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, l
             ts = ts_key - m * SWEEP_PERIOD_US
             t_sec = (ts - t0_us) * 1e-6
             key = m == 0
-            frame = scene.scan_lidar(lidar, t_sec, t_sec, np.random.default_rng([seed, scene_idx, k, m]))
+            frame = scene.scan_lidar(lidar, t_sec, t_sec, np.random.default_rng([seed, scene_idx, k, m]),
+                                     semantic=key and cfg.lidarseg)
             folder = 'samples' if key else 'sweeps'
             filename = f'{folder}/LIDAR_TOP/{logfile}__LIDAR_TOP__{ts}.pcd.bin'
             _write(osp.join(cfg.out_dir, filename), frame.points.astype('<f4').tobytes())
             sd_tok = token(seed, 'sample_data', scene_idx, 'LIDAR_TOP', ts)
             add_sample_data('LIDAR_TOP', sd_tok, sample_toks[k], ts, t_sec, key, filename, 0, 0)
+            if frame.semantic is not None:
+                seg_file = f'lidarseg/{cfg.version}/{sd_tok}_lidarseg.bin'
+                _write(osp.join(cfg.out_dir, seg_file), lut[frame.semantic].tobytes())
+                rec['lidarseg'].append(dict(token=sd_tok, sample_data_token=sd_tok, filename=seg_file))
             if cfg.keep_gt:
                 gt[sd_tok] = dict(instance_ids=frame.instance_ids)
+                if frame.semantic is not None:
+                    gt[sd_tok]['semantic'] = frame.semantic
         lidar_ids = frame.instance_ids
         t_key = (ts_key - t0_us) * 1e-6
         visible = np.zeros(num_inst, dtype=np.int64)
@@ -277,7 +310,7 @@ def _static_tables(seed: int, locations: Dict[str, List[str]]) -> Dict[str, list
 def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene: int = 4, sweeps: int = 3,
                            seed: int = 0, image_size: Tuple[int, int] = (640, 360), version: str = 'v1.0-mini',
                            num_azimuths: int = 1080, jpeg_quality: int = 90, keep_gt: bool = False,
-                           workers: int = 1) -> dict:
+                           workers: int = 1, lidarseg: bool = True) -> dict:
     """Generate a synthetic nuScenes root.
 
     Args:
@@ -291,26 +324,30 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
         num_azimuths: LiDAR columns per revolution (1080: 1/3 deg, like the HDL-32E at 20 Hz).
         jpeg_quality: OpenCV JPEG quality.
         keep_gt: also return ground truth kept out of the tables: ``gt[sample_data_token]`` is
-            ``dict(instance_ids=(N,) int32)`` for LiDAR files (aligned with the points in the file) and
+            ``dict(instance_ids=(N,) int32)`` for LiDAR files (aligned with the points in the file; keyframes with
+            lidarseg also ``semantic`` (N,) uint8, the generator class of ``scene.SEMANTIC_CLASSES``) and
             ``dict(instance_mask=(H, W) int32, depth=(H, W) float32)`` for keyframe images; and
             ``instances[instance_token]`` is the instance id of each annotated object.
         workers: processes (output is identical for any value).
+        lidarseg: write nuScenes-lidarseg labels of the keyframe scans (``lidarseg.json`` + ``lidarseg/``).
 
     Returns:
-        dict(root, version, scenes (names), num_samples, num_sample_data, gt and instances (with ``keep_gt``)).
+        dict(root, version, scenes (names), num_samples, num_sample_data, num_lidarseg, gt and instances (with
+        ``keep_gt``)).
     """
     if samples_per_scene < 1 or num_scenes < 1 or sweeps < 0:
         raise ValueError('num_scenes and samples_per_scene must be >= 1 and sweeps >= 0')
     names = scene_names(num_scenes, version)
     out_dir = osp.abspath(out_dir)
-    cfg = _Config(out_dir, seed, samples_per_scene, sweeps, tuple(image_size), num_azimuths, jpeg_quality, keep_gt)
+    cfg = _Config(out_dir, seed, samples_per_scene, sweeps, tuple(image_size), num_azimuths, jpeg_quality, keep_gt,
+                  lidarseg, version)
     jobs = list(range(num_scenes))
     if workers > 1 and num_scenes > 1:
         with ProcessPoolExecutor(min(workers, num_scenes)) as ex:
             results = list(ex.map(_scene_records, [cfg] * num_scenes, jobs, names))
     else:
         results = [_scene_records(cfg, i, names[i]) for i in jobs]
-    tables: Dict[str, list] = {k: [] for k in TABLES}
+    tables: Dict[str, list] = {k: [] for k in TABLES + ('lidarseg',)}
     gt: Dict[str, dict] = {}
     locations: Dict[str, List[str]] = {}
     instances: Dict[str, int] = {}
@@ -326,11 +363,11 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
     for m in tables['map']:
         _write(osp.join(out_dir, m['filename']), blank)
     os.makedirs(osp.join(out_dir, version), exist_ok=True)
-    for name in TABLES:
+    for name in TABLES + (('lidarseg',) if lidarseg else ()):
         with open(osp.join(out_dir, version, f'{name}.json'), 'w') as f:
             json.dump(tables[name], f, indent=0, sort_keys=True)
     out = dict(root=out_dir, version=version, scenes=names, num_samples=len(tables['sample']),
-               num_sample_data=len(tables['sample_data']))
+               num_sample_data=len(tables['sample_data']), num_lidarseg=len(tables['lidarseg']))
     if keep_gt:
         out['gt'], out['instances'] = gt, instances
     return out
@@ -438,9 +475,39 @@ def validate_nuscenes_root(root: str, version: str = 'v1.0-mini', check_files: b
             fn = r.get('filename', '')
             if not osp.isfile(osp.join(root, fn)):
                 problems.append(f'map {r["token"]}: file {fn} is missing')
+    if not problems and osp.isfile(osp.join(table_dir, 'lidarseg.json')):
+        tables['lidarseg'] = _check_lidarseg(root, table_dir, index['sample_data'], check_files, problems)
     if problems:
         raise NuScenesRootError(root, problems)
     return tables
+
+
+def _check_lidarseg(root: str, table_dir: str, sample_data: Dict[str, dict], check_files: bool,
+                    problems: List[str]) -> list:
+    """Check ``lidarseg.json``: records reference keyframe LiDAR sample_data, label files exist and hold one uint8 per
+    point of their scan."""
+    path = osp.join(table_dir, 'lidarseg.json')
+    try:
+        with open(path) as f:
+            recs = json.load(f)
+    except (OSError, ValueError) as e:
+        problems.append(f'table file {path} cannot be parsed: {e}')
+        return []
+    for r in recs:
+        sd = sample_data.get(r.get('sample_data_token'))
+        if sd is None:
+            problems.append(f'lidarseg.json: record {r.get("token")} references sample_data token '
+                            f'{r.get("sample_data_token")!r}, which is not defined in sample_data.json')
+            continue
+        if not check_files:
+            continue
+        label, scan = osp.join(root, r.get('filename', '')), osp.join(root, sd['filename'])
+        if not osp.isfile(label):
+            problems.append(f'lidarseg {r["token"]}: label file {r.get("filename")} is missing ({label})')
+        elif osp.isfile(scan) and osp.getsize(label) * LIDAR_POINT_BYTES != osp.getsize(scan):
+            problems.append(f'lidarseg {r["token"]}: label file {r.get("filename")} has {osp.getsize(label)} labels '
+                            f'but its scan {sd["filename"]} has {osp.getsize(scan) // LIDAR_POINT_BYTES} points')
+    return recs
 
 
 def _check_counts(tables: Dict[str, list], index: Dict[str, dict], problems: List[str]) -> None:
@@ -489,6 +556,7 @@ def add_nuscenes_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument('--max-sweeps', type=int, default=10, help='sweeps per keyframe in the info pkls')
     p.add_argument('--workers', type=int, default=1, help='processes (output is identical for any value)')
     p.add_argument('--no-infos', action='store_true', help='do not create the mmdet3d info pkls')
+    p.add_argument('--no-lidarseg', action='store_true', help='do not write nuScenes-lidarseg labels')
     p.add_argument('--gt-database', action='store_true',
                    help='also build mmdet3d\'s GT database (as create_data.py does) from the train infos')
     p.set_defaults(func=_run_nuscenes)
@@ -499,7 +567,8 @@ def _run_nuscenes(args: argparse.Namespace) -> None:
     import time
     t0 = time.time()
     out = generate_nuscenes_root(args.out_dir, args.num_scenes, args.samples_per_scene, args.sweeps, args.seed,
-                                 args.image_size, args.version, args.num_azimuths, workers=args.workers)
+                                 args.image_size, args.version, args.num_azimuths, workers=args.workers,
+                                 lidarseg=not args.no_lidarseg)
     print(f'wrote {out["num_samples"]} samples ({out["num_sample_data"]} sample_data) in {len(out["scenes"])} '
           f'scenes to {out["root"]} in {time.time() - t0:.1f} s')
     if not args.no_infos:
@@ -507,4 +576,8 @@ def _run_nuscenes(args: argparse.Namespace) -> None:
         t1 = time.time()
         pkls = create_nuscenes_infos(out['root'], out['root'], version=args.version, max_sweeps=args.max_sweeps,
                                      gt_database=args.gt_database)
+        if not args.no_lidarseg:
+            from ..nuscenes_seg import add_lidarseg_to_infos
+            for pkl in pkls:
+                add_lidarseg_to_infos(out['root'], pkl, version=args.version)
         print(f'info pkls ({time.time() - t1:.1f} s): ' + ', '.join(pkls))

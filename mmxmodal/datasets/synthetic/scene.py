@@ -27,6 +27,12 @@ Frames (all right-handed, metres, radians):
   through (i + 0.5, j + 0.5) and a projected point (u, v) lies on pixel (floor(u), floor(v)).
 
 Instance ids: 0 = nothing (sky, no return), 1 = ground, >= 2 = objects (``SceneObject.inst_id``).
+
+Semantic labels (``scan_lidar(..., semantic=True)``): every point gets the index in :data:`SEMANTIC_CLASSES` of what
+its ray hit: the ground region under the hit (road, lane marking, parking strip, sidewalk, terrain beyond the
+sidewalks) or the hit part's class (a part's class is its object's, except tree trunks, traffic-sign plates and
+sign posts). ``generate_street_scene(..., extras=True)`` adds trees, hedges, fences and traffic signs (drawn from a
+child generator after everything else, so the other objects are the same as without extras).
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ SIDEWALK_LANES = (10.35, 11.05, 11.75)
 BIKE_RACK_Y = 12.55
 SIDEWALK_OUTER = 13.1  # buildings start beyond this
 EGO_LANE_Y = -LANES[0]
+GRASS_STRIP = 10.05  # with extras: grass between the curb and this |y| (trees and poles stand in it)
 
 GROUND_ID = 1
 FIRST_OBJECT_ID = 2
@@ -62,7 +69,23 @@ NUSCENES_CATEGORY = {
     'barrier': 'movable_object.barrier',
     'building': None,
     'pole': None,
+    'tree': None,
+    'hedge': None,
+    'fence': None,
+    'traffic_sign': None,
 }
+
+# per-point semantic classes of the generator (index = label); data-set writers map them to their taxonomies
+SEMANTIC_CLASSES = ('unlabeled', 'road', 'lane_marking', 'parking', 'sidewalk', 'terrain', 'building', 'fence',
+                    'vegetation', 'trunk', 'pole', 'traffic_sign', 'car', 'truck', 'bus', 'person', 'bicyclist',
+                    'bicycle', 'traffic_cone', 'barrier')
+SEMANTIC_INDEX = {name: i for i, name in enumerate(SEMANTIC_CLASSES)}
+# class of an object kind's parts; materials in ``_MATERIAL_SEMANTIC`` override it
+KIND_SEMANTIC = {'car': 'car', 'truck': 'truck', 'bus': 'bus', 'pedestrian': 'person', 'cyclist': 'bicyclist',
+                 'bicycle': 'bicycle', 'traffic_cone': 'traffic_cone', 'barrier': 'barrier', 'building': 'building',
+                 'pole': 'pole', 'tree': 'vegetation', 'hedge': 'vegetation', 'fence': 'fence',
+                 'traffic_sign': 'pole'}
+_MATERIAL_SEMANTIC = {'bark': 'trunk', 'leaves': 'vegetation', 'sign': 'traffic_sign'}
 # KITTI label class of each object kind (None: not labelled)
 KITTI_CLASS = {'car': 'Car', 'truck': 'Truck', 'bus': 'Misc', 'pedestrian': 'Pedestrian', 'cyclist': 'Cyclist'}
 
@@ -78,6 +101,10 @@ _MATERIALS = {
     'metal': (0.5, 0),
     'cone': (0.8, 0),
     'barrier': (0.6, 0),
+    'bark': (0.2, 0),
+    'leaves': (0.3, 0),
+    'fence': (0.4, 0),
+    'sign': (0.9, 0),
 }
 _CAR_COLOURS = np.array([[0.92, 0.92, 0.9], [0.08, 0.08, 0.09], [0.62, 0.63, 0.65], [0.7, 0.08, 0.07],
                          [0.1, 0.2, 0.55], [0.12, 0.32, 0.18], [0.9, 0.72, 0.1], [0.38, 0.39, 0.4],
@@ -236,10 +263,13 @@ class LidarFrame:
             ring index (beam).
         instance_ids: (N,) int32 instance hit by each point's ray.
         times: (N,) float64 firing time of each point (s, scene time).
+        semantic: (N,) uint8 index in :data:`SEMANTIC_CLASSES` of what each ray hit (only with
+            ``scan_lidar(..., semantic=True)``, else None).
     """
     points: np.ndarray
     instance_ids: np.ndarray
     times: np.ndarray
+    semantic: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -327,6 +357,16 @@ def _pole(rng, h):
     return [_box(-0.12, 0.12, -0.12, 0.12, 0, h, 'metal'), _box(0.12, 2.0, -0.08, 0.08, h - 0.25, h, 'metal')]
 
 
+def _tree(rng, h, r):
+    z0 = max(3.9, h - 2 * r)
+    return [_box(-0.17, 0.17, -0.17, 0.17, 0, z0 + 0.3, 'bark'), _box(-r, r, -r, r, z0, h, 'leaves'),
+            _box(-0.7 * r, 0.7 * r, -0.7 * r, 0.7 * r, h, h + 0.5, 'leaves')]
+
+
+def _traffic_sign(rng, h):
+    return [_box(-0.04, 0.04, -0.04, 0.04, 0, h, 'metal'), _box(-0.04, 0.04, -0.35, 0.35, h - 0.05, h + 0.6, 'sign')]
+
+
 # --------------------------------------------------------------------------------------------------------- scene
 class StreetScene:
     """A street scene: objects, their parts as arrays, the street placement and the ego trajectory.
@@ -340,6 +380,7 @@ class StreetScene:
         self.heading = heading
         self.ego_speed = ego_speed
         self.ego_x0 = ego_x0
+        self.green = False  # grass strips (terrain) along the curbs and between the buildings (extras)
         self.objects: List[SceneObject] = []
         self._parts: List[tuple] = []
         self.sun = self.R_gs @ (_SUN / np.linalg.norm(_SUN))
@@ -372,13 +413,17 @@ class StreetScene:
         for (c, h, mat) in parts:
             c_obj = np.asarray(c, dtype=np.float64) - shift
             albedo = {'cloth': colour, 'cloth2': colour2, 'skin': skin, 'paint': colour, 'bus': colour,
-                      'facade': colour}.get(mat)
+                      'facade': colour, 'leaves': colour, 'fence': colour}.get(mat)
             if albedo is None:
                 albedo = {'glass': (0.1, 0.12, 0.15), 'tyre': (0.06, 0.06, 0.06), 'metal': (0.55, 0.56, 0.58),
-                          'cone': (0.95, 0.4, 0.05), 'barrier': (0.9, 0.2, 0.15)}.get(mat, (0.5, 0.5, 0.5))
+                          'cone': (0.95, 0.4, 0.05), 'barrier': (0.9, 0.2, 0.15), 'bark': (0.3, 0.22, 0.15),
+                          'leaves': (0.2, 0.42, 0.15), 'fence': (0.45, 0.45, 0.42),
+                          'sign': (0.85, 0.85, 0.9)}.get(mat, (0.5, 0.5, 0.5))
             refl, pattern = _MATERIALS['cloth' if mat == 'cloth2' else mat]
+            sem = SEMANTIC_INDEX[_MATERIAL_SEMANTIC.get(mat) or KIND_SEMANTIC[kind]]
             self._parts.append((obj.center + R_obj @ c_obj, R_obj, np.asarray(h, dtype=np.float64),
-                                obj.velocity, obj.inst_id, np.asarray(albedo, dtype=np.float64), refl, pattern))
+                                obj.velocity, obj.inst_id, np.asarray(albedo, dtype=np.float64), refl, pattern,
+                                sem))
         self.objects.append(obj)
         return obj
 
@@ -392,6 +437,7 @@ class StreetScene:
         self.part_albedo = np.array([q[5] for q in p])  # (P, 3)
         self.part_refl = np.array([q[6] for q in p])  # (P,)
         self.part_pattern = np.array([q[7] for q in p], dtype=np.int8)  # (P,)
+        self.part_sem = np.array([q[8] for q in p], dtype=np.uint8)  # (P,) index in SEMANTIC_CLASSES
         self.part_obj = self.part_inst - FIRST_OBJECT_ID
         objs = self.objects
         self.obj_center = np.array([o.center for o in objs])  # (O, 3)
@@ -430,6 +476,8 @@ class StreetScene:
         road = ay < ROAD_HALF_WIDTH
         albedo[road] = (0.27, 0.27, 0.28)
         walk = ~road & (ay < SIDEWALK_OUTER + 20)
+        if self.green:
+            walk &= (ay >= GRASS_STRIP) & (ay < SIDEWALK_OUTER + 0.3)
         albedo[walk] = (0.62, 0.6, 0.57)
         refl[walk] = 0.25
         seams = walk & ((np.mod(x, 2.0) < 0.05) | (np.mod(ay, 1.5) < 0.05))
@@ -450,6 +498,26 @@ class StreetScene:
         noise = np.mod(np.sin(g[:, 0] * 12.9898 + g[:, 1] * 78.233) * 43758.5453, 1.0)
         albedo *= (0.94 + 0.12 * noise)[:, None]
         return albedo, refl
+
+    def ground_classes(self, p_global: np.ndarray) -> np.ndarray:
+        """(N,) uint8 index in :data:`SEMANTIC_CLASSES` of the ground region at global points (N, 3); the regions are
+        those :meth:`_ground` paints (lane markings, the parking strips beyond the edge line, sidewalks, terrain)."""
+        s = (p_global - self.t_gs) @ self.R_gs
+        x, ay = s[:, 0], np.abs(s[:, 1])
+        road = ay < ROAD_HALF_WIDTH
+        out = np.full(len(s), SEMANTIC_INDEX['terrain'], dtype=np.uint8)
+        walk = ~road & (ay < SIDEWALK_OUTER + 20)
+        if self.green:
+            walk &= (ay >= GRASS_STRIP) & (ay < SIDEWALK_OUTER + 0.3)
+        out[walk] = SEMANTIC_INDEX['sidewalk']
+        edge_y = (BIKE_LANE + PARKING) / 2 - 0.35
+        out[road] = SEMANTIC_INDEX['road']
+        out[road & (ay >= edge_y + 0.08)] = SEMANTIC_INDEX['parking']
+        dashed = (np.abs(ay - (LANES[0] + LANES[1]) / 2) < 0.08) & (np.mod(x, 9.0) < 3.0)
+        paint = (ay < 0.2) | dashed | (np.abs(ay - edge_y) < 0.08) | (np.abs(ay - (LANES[1] + BIKE_LANE) / 2 - 0.15)
+                                                                      < 0.06)
+        out[road & paint] = SEMANTIC_INDEX['lane_marking']
+        return out
 
     # ------------------------------------------------------------------ geometry helpers
     def _obj_corners(self, t: float, pad=0.0) -> np.ndarray:
@@ -636,11 +704,12 @@ class StreetScene:
 
     # ------------------------------------------------------------------ lidar
     def scan_lidar(self, lidar: LidarModel, t_end: float, t_ref: float,
-                   rng: Optional[np.random.Generator] = None) -> LidarFrame:
+                   rng: Optional[np.random.Generator] = None, semantic: bool = False) -> LidarFrame:
         """Simulate one revolution ending at ``t_end`` (s); points in the lidar frame of the ego pose at ``t_ref``.
 
         Every column is fired at its own time (ego and objects move during the revolution); the points are then
-        motion-compensated into the lidar frame at ``t_ref`` (exact for static objects).
+        motion-compensated into the lidar frame at ``t_ref`` (exact for static objects). With ``semantic`` the
+        frame also carries each point's class (``LidarFrame.semantic``); the points are the same either way.
         """
         B, A = len(lidar.elevations), lidar.num_azimuths
         tau = lidar.column_times(t_end)  # (A,)
@@ -738,7 +807,13 @@ class StreetScene:
         p_lidar = ((pts - T_ref) @ R_ref - lidar.translation) @ lidar.rotation
         inst = np.where(obj, self.part_inst[np.maximum(pidx, 0)], GROUND_ID).astype(np.int32)
         out = np.concatenate([p_lidar, intensity[:, None], bi[:, None].astype(np.float64)], 1).astype(np.float32)
-        return LidarFrame(points=out, instance_ids=inst, times=tau[ai])
+        sem = None
+        if semantic:  # ground class at the noise-free hit, else the class of the part hit
+            sem = np.empty(len(pts), dtype=np.uint8)
+            sem[obj] = self.part_sem[po]
+            if (~obj).any():
+                sem[~obj] = self.ground_classes(o[ai[~obj]] + best[bi[~obj], ai[~obj]][:, None] * dd[~obj])
+        return LidarFrame(points=out, instance_ids=inst, times=tau[ai], semantic=sem)
 
 
 # ------------------------------------------------------------------------------------------------------- layout
@@ -752,11 +827,13 @@ def _fill_line(rng, x0, x1, gap, length_fn, place):
 
 
 def generate_street_scene(rng: np.random.Generator, t_min: float, t_max: float,
-                          ego_speed: Optional[float] = None) -> StreetScene:
+                          ego_speed: Optional[float] = None, extras: bool = False) -> StreetScene:
     """Build a random street scene populated for scene times in [t_min, t_max] (s).
 
     The street sits at a random heading and offset in the global frame (nuScenes-like map coordinates). The ego
-    drives along the street's +x in the lane at y = -1.75 m starting at x = 0 at t = 0.
+    drives along the street's +x in the lane at y = -1.75 m starting at x = 0 at t = 0. ``extras`` adds street
+    trees, traffic signs and hedges / fences / trees in the gaps between buildings (see :func:`_add_extras`);
+    every other object is the same as without it.
     """
     heading = float(rng.uniform(-math.pi, math.pi))
     origin = np.array([rng.uniform(300, 2000), rng.uniform(300, 2000), 0.0])
@@ -879,7 +956,75 @@ def generate_street_scene(rng: np.random.Generator, t_min: float, t_max: float,
             scene.add_object('bicycle', _bicycle(rng), (x, side * BIKE_RACK_Y), 0.0 if rng.random() < 0.5 else
                              math.pi, colour=rng.uniform(0.1, 0.9, 3), attribute='cycle.without_rider')
             x += rng.uniform(2.0, 60.0)
+    if extras:
+        _add_extras(scene, np.random.default_rng(int(rng.integers(2 ** 62))), X0, X1)
     return scene.finalize()
+
+
+def _street_x(scene: StreetScene, obj: SceneObject) -> Tuple[float, float]:
+    s = (obj.center - scene.t_gs) @ scene.R_gs
+    return float(s[0]), float(s[1])
+
+
+def _street_extent(scene: StreetScene, obj: SceneObject) -> Tuple[float, float]:
+    x = ((obj.corners_at(0.0) - scene.t_gs) @ scene.R_gs)[:, 0]
+    return float(x.min()), float(x.max())
+
+
+def _add_extras(scene: StreetScene, rng: np.random.Generator, X0: float, X1: float) -> None:
+    """Grass strips along the curbs and between the buildings, trees between the lamp poles (trunk on the pole
+    line, crown above the parking strip and the sidewalk), traffic signs, planters in free parking spaces, and a
+    hedge or fence (sometimes with a tree behind it) in each gap between buildings."""
+    scene.green = True
+    for side in (-1, 1):
+        parked = sorted(_street_extent(scene, o) for o in scene.objects
+                        if np.linalg.norm(o.velocity) == 0 and abs(_street_x(scene, o)[1] - side * PARKING) < 1.0)
+        prev = X0
+        for a, b in parked + [(X1, X1)]:
+            if a - prev > 3.0 and rng.random() < 0.6:
+                length = min(a - prev - 1.0, rng.uniform(1.5, 4.0))
+                h = rng.uniform(0.5, 1.3)
+                scene.add_object('hedge', [_box(-length / 2, length / 2, -0.5, 0.5, 0, h, 'leaves')],
+                                 ((prev + a) / 2, side * (PARKING + 0.4)), 0.0,
+                                 colour=np.array([0.18, 0.38, 0.13]) * rng.uniform(0.8, 1.2))
+            prev = max(prev, b)
+        poles = sorted(_street_x(scene, o)[0] for o in scene.objects
+                       if o.kind == 'pole' and _street_x(scene, o)[1] * side > 0)
+        for a, b in zip(poles[:-1], poles[1:]):
+            if rng.random() < 0.75:
+                scene.add_object('tree', _tree(rng, rng.uniform(6.5, 9.0), rng.uniform(1.1, 1.6)),
+                                 ((a + b) / 2 + rng.uniform(-2, 2), side * POLE_Y), rng.uniform(-math.pi, math.pi),
+                                 colour=np.array([0.2, 0.42, 0.15]) * rng.uniform(0.7, 1.2))
+            if rng.random() < 0.4:
+                scene.add_object('traffic_sign', _traffic_sign(rng, rng.uniform(2.0, 2.6)),
+                                 (a + (b - a) * rng.choice([0.25, 0.75]), side * POLE_Y), 0.0 if side < 0 else math.pi)
+        fronts = []
+        for o in scene.objects:
+            if o.kind == 'building':
+                x, y = _street_x(scene, o)
+                if y * side > 0:
+                    fronts.append((x - o.size[0] / 2, x + o.size[0] / 2))
+        fronts.sort()
+        for (a0, a1), (b0, b1) in zip(fronts[:-1], fronts[1:]):
+            gap = b0 - a1
+            if gap < 1.5 or b0 < X0 - 20 or a1 > X1 + 20:
+                continue
+            y_front = SIDEWALK_OUTER + 0.4
+            if rng.random() < 0.5:
+                h = rng.uniform(1.0, 1.8)
+                parts = [_box(-gap / 2, gap / 2, -0.04, 0.04, 0, h, 'fence')]
+                scene.add_object('fence', parts, ((a1 + b0) / 2, side * y_front), 0.0,
+                                 colour=np.array([0.45, 0.45, 0.42]) * rng.uniform(0.8, 1.2))
+            else:
+                h, d = rng.uniform(0.8, 2.0), rng.uniform(0.6, 1.2)
+                parts = [_box(-gap / 2, gap / 2, -d / 2, d / 2, 0, h, 'leaves')]
+                scene.add_object('hedge', parts, ((a1 + b0) / 2, side * (y_front + d / 2)), 0.0,
+                                 colour=np.array([0.16, 0.36, 0.12]) * rng.uniform(0.8, 1.2))
+            if gap > 4.0 and rng.random() < 0.7:
+                r = min(rng.uniform(1.2, 2.2), gap / 2 - 0.2)
+                scene.add_object('tree', _tree(rng, rng.uniform(5.5, 10.0), r),
+                                 ((a1 + b0) / 2, side * (y_front + 3.0 + r)), rng.uniform(-math.pi, math.pi),
+                                 colour=np.array([0.2, 0.42, 0.15]) * rng.uniform(0.7, 1.2))
 
 
 # -------------------------------------------------------------------------------------------------------- rigs

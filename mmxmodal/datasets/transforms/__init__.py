@@ -13,3 +13,4 @@ from .multiview_image_aug import MultiViewImageAug, image_aug_matrix  # noqa: F4
 from .projection import ProjectPointsToCameras, project_points  # noqa: F401
 from .pack_paired_scene import PackPairedSceneInputs  # noqa: F401
 from .validate import ValidatePoints  # noqa: F401
+from .seg_checks import CheckPointSegMask  # noqa: F401
