@@ -5,3 +5,4 @@ from .point_transformer import PointTransformerEncoder, group_points  # noqa: F4
 from .dgcnn import DGCNNEncoder, knn_indices  # noqa: F401
 from .pointnet import PointNetEncoder  # noqa: F401
 from .voxel_point_features import gather_sparse_point_features, sparse_encoder_forward  # noqa: F401
+from .seg_vfe import SegVFEAnyDevice, dynamic_scatter  # noqa: F401

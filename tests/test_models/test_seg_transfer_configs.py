@@ -1,0 +1,209 @@
+"""SimIPU-Seg checkpoints drop into the wheel's stock MinkUNet / Cylinder3D SemanticKITTI configs through
+``custom_imports`` + ``init_cfg`` alone (0 missing / 0 unexpected backbone keys, equal tensors), and one training
+iteration of each runs on the CPU on a tiny generated SemanticKITTI root."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+import mmxmodal  # noqa: F401
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SEG = osp.join(ROOT, 'configs', 'seg')
+FT = osp.join(ROOT, 'configs', 'finetune')
+FINETUNE_MINK = osp.join(FT, 'minkunet34_w32_spconv_8xb2-laser-polar-mix-3x_semantickitti_simipu-seg.py')
+FINETUNE_CYL = osp.join(FT, 'cylinder3d_4xb4-3x_semantickitti_simipu-seg.py')
+PRETRAIN_MINK = osp.join(SEG, 'simipu_r50-minkunet34-w32_8xb2-20e_semantickitti.py')
+PRETRAIN_CYL = osp.join(SEG, 'simipu_r50-cylinder3d_8xb2-20e_semantickitti.py')
+EMB_PRETRAIN = osp.join(SEG, 'simipu_r18-minkunet18-w16_1xb2-10e_synthetic-semantickitti.py')
+EMB_FT = osp.join(FT, 'minkunet18-w16_spconv_1xb2-20e_synthetic-semantickitti_simipu-seg.py')
+EMB_LP = osp.join(FT, 'minkunet18-w16_spconv_lp-20e_synthetic-semantickitti_simipu-seg.py')
+EMB_10PCT = osp.join(FT, 'minkunet18-w16_spconv_1xb2-20e_synthetic-semantickitti-10pct_simipu-seg.py')
+
+
+def _scope():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+
+
+def _cfg(path, **options):
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict(options)
+    return cfg
+
+
+def _native(model):
+    """spconv's Native algorithm on every layer (CPU); the weight layout is the same for every algorithm."""
+    try:
+        from spconv.core import ConvAlgo
+        from spconv.pytorch.conv import SparseConvolution
+    except ImportError:  # pragma: no cover
+        return model
+    for m in model.modules():
+        if isinstance(m, SparseConvolution):
+            m.algo = ConvAlgo.Native
+    return model
+
+
+def _pretrained_checkpoint(pretrain_cfg, path):
+    """A SimIPU-Seg checkpoint (state_dict with spconv's metadata) of the model of ``pretrain_cfg``."""
+    from mmdet3d.registry import MODELS
+    _scope()
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(pretrain_cfg).model)
+    with torch.no_grad():  # distinct from any fresh init
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return model.state_dict()
+
+
+def _check_drop_in(seg_model, sd, prefixes):
+    own = {k: v for k, v in seg_model.state_dict().items() if k.split('.')[0] in prefixes}
+    ckpt = {k: v for k, v in sd.items() if k.split('.')[0] in prefixes}
+    assert set(own) == set(ckpt), (sorted(set(own) - set(ckpt))[:5], sorted(set(ckpt) - set(own))[:5])
+    assert len(own) > 20
+    for k, v in own.items():
+        assert v.shape == ckpt[k].shape, k
+        assert torch.equal(v, ckpt[k]), k
+
+
+@pytest.mark.parametrize('pretrain,finetune,prefixes', [
+    (PRETRAIN_MINK, FINETUNE_MINK, ('backbone', )),
+    (PRETRAIN_CYL, FINETUNE_CYL, ('voxel_encoder', 'backbone')),
+    (EMB_PRETRAIN, EMB_FT, ('backbone', )),
+    (EMB_PRETRAIN, EMB_LP, ('backbone', )),
+])
+def test_pretrained_backbone_drops_into_stock_config(tmp_path, pretrain, finetune, prefixes):
+    from mmdet3d.registry import MODELS
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    sd = _pretrained_checkpoint(pretrain, ckpt)
+    cfg = _cfg(finetune, pretrained=ckpt)
+    # the config only adds init_cfg to the stock model (the path is re-pointed by hand: Config does not re-evaluate)
+    if 'init_cfg' in cfg.model.backbone:
+        cfg.model.backbone.init_cfg.checkpoint = ckpt
+    if 'init_cfg' in cfg.model:
+        for o in cfg.model.init_cfg.override:
+            o.checkpoint = ckpt
+    _scope()
+    seg = MODELS.build(cfg.model)
+    seg.init_weights()
+    _check_drop_in(seg, sd, prefixes)
+
+
+def _drop_scope(x):
+    if isinstance(x, dict):
+        return {k: _drop_scope(v) for k, v in x.items() if k != '_scope_'}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_drop_scope(v) for v in x)
+    return x
+
+
+def test_stock_configs_differ_only_by_init_cfg():
+    import mmdet3d
+    from mmengine.config import Config
+    wheel = osp.join(osp.dirname(mmdet3d.__file__), '.mim', 'configs')
+    for ours, stock in ((FINETUNE_MINK, 'minkunet/minkunet34_w32_spconv_8xb2-laser-polar-mix-3x_semantickitti.py'),
+                        (FINETUNE_CYL, 'cylinder3d/cylinder3d_4xb4-3x_semantickitti.py')):
+        a = _drop_scope(Config.fromfile(ours).to_dict())  # mmdet3d:: inheritance adds _scope_ keys
+        b = _drop_scope(Config.fromfile(osp.join(wheel, stock)).to_dict())
+        a_model, b_model = a.pop('model'), b.pop('model')
+        a_model.pop('init_cfg', None)
+        a_model['backbone'].pop('init_cfg', None)
+        assert a_model == b_model
+        extra = set(a) - set(b)
+        assert extra <= {'custom_imports', 'pretrained'}, extra
+        assert {k: a[k] for k in b} == b
+
+
+def test_label_fraction_is_a_fixed_list_of_frames():
+    cfg = _cfg(EMB_10PCT)
+    assert list(cfg.train_dataloader.dataset.indices) == [0, 23]
+    from mmengine.config import Config
+    for pct, n in ((1, 192), (10, 1913)):
+        c = Config.fromfile(osp.join(FT, f'minkunet34_w32_spconv_8xb2-3x_semantickitti-{pct}pct_simipu-seg.py'))
+        assert len(c.train_dataloader.dataset.indices) == n
+        assert not any(t['type'] in ('LaserMix', 'PolarMix', 'RandomChoice') for t in c.train_dataloader.dataset.pipeline)
+
+
+# ---------------------------------------------------------------------------------------- one CPU iteration
+def write_tiny_semantickitti(root, frames=3, num_points=2500, seed=0):
+    """A tiny SemanticKITTI-layout root (velodyne .bin, .label) and an info pkl of the stock converter's format."""
+    import mmengine
+    rng = np.random.default_rng(seed)
+    raw_ids = np.array([10, 40, 48, 50, 70, 80, 30, 18])
+    data_list = []
+    for f in range(frames):
+        d = osp.join(root, 'sequences', '00')
+        os.makedirs(osp.join(d, 'velodyne'), exist_ok=True)
+        os.makedirs(osp.join(d, 'labels'), exist_ok=True)
+        pts = np.concatenate([rng.uniform([-20, -20, -2], [20, 20, 2], (num_points, 3)),
+                              rng.uniform(0, 1, (num_points, 1))], 1).astype(np.float32)
+        lab = raw_ids[rng.integers(0, len(raw_ids), num_points)].astype(np.uint32)
+        pts.tofile(osp.join(d, 'velodyne', f'{f:06d}.bin'))
+        lab.tofile(osp.join(d, 'labels', f'{f:06d}.label'))
+        data_list.append(dict(lidar_points=dict(lidar_path=f'sequences/00/velodyne/{f:06d}.bin', num_pts_feats=4),
+                              pts_semantic_mask_path=f'sequences/00/labels/{f:06d}.label', sample_idx=f'0{f}'))
+    mmengine.dump(dict(metainfo=dict(DATASET='SemanticKITTI'), data_list=data_list),
+                  osp.join(root, 'semantickitti_infos_train.pkl'))
+    return root
+
+
+@pytest.mark.parametrize('finetune,prefixes', [
+    (FINETUNE_MINK, ('backbone', )),
+    # mmcv 2.1's sparse convolutions (Cylinder3D's Asymm3DSpconv imports them from mmcv.ops) have no CPU kernels
+    pytest.param(FINETUNE_CYL, ('voxel_encoder', 'backbone'), marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='Asymm3DSpconv uses mmcv.ops sparse convs: CUDA only')),
+])
+def test_one_cpu_training_iteration_of_the_stock_config(tmp_path, finetune, prefixes):
+    from mmdet3d.registry import DATASETS, MODELS
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+    root = write_tiny_semantickitti(str(tmp_path / 'sk'))
+    pretrain = PRETRAIN_MINK if finetune == FINETUNE_MINK else PRETRAIN_CYL
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    sd = _pretrained_checkpoint(pretrain, ckpt)
+    cfg = _cfg(finetune)
+    if 'init_cfg' in cfg.model.backbone:
+        cfg.model.backbone.init_cfg.checkpoint = ckpt
+    if 'init_cfg' in cfg.model:
+        for o in cfg.model.init_cfg.override:
+            o.checkpoint = ckpt
+    # CPU only: the device-independent voxelisation / scatter (identical results) -- not part of the stock config
+    cfg.model.data_preprocessor.type = 'SegDet3DDataPreprocessor'
+    if 'voxel_encoder' in cfg.model:
+        cfg.model.voxel_encoder.type = 'SegVFEAnyDevice'
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.data_root = root + '/'
+    _scope()
+    dataset = DATASETS.build(ds_cfg)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    model = _native(MODELS.build(cfg.model))
+    model.init_weights()
+    _check_drop_in(model, sd, prefixes)
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith('backbone.')}
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    model.train()
+    log_vars = model.train_step(batch, optim)
+    assert np.isfinite(float(log_vars['loss'].detach()))
+    changed = [k for k, v in model.state_dict().items() if k in before and v.dtype.is_floating_point
+               and not torch.equal(v, before[k])]
+    assert len(changed) > 10  # the backbone trained
+
+
+@pytest.mark.parametrize('name', sorted(f for f in os.listdir(SEG) if f.endswith('.py')))
+def test_every_pretraining_config_builds_its_model_with_stock_key_names(name):
+    from mmdet3d.registry import MODELS
+    _scope()
+    cfg = _cfg(osp.join(SEG, name))
+    model = MODELS.build(cfg.model)
+    prefixes = {k.split('.')[0] for k in model.state_dict()}
+    assert {'img_backbone', 'backbone'} <= prefixes
+    assert prefixes <= {'img_backbone', 'img_neck', 'voxel_encoder', 'backbone', 'point_proj', 'inter_point_proj',
+                        'img_proj'}
+    assert ('voxel_encoder' in prefixes) == ('cylinder3d' in name)
