@@ -267,11 +267,16 @@ class _Parts:
     def frustum(self, p0, p1, r0, r1, color) -> None:
         """Frustum from p0 (radius r0) to p1 (radius r1); r1 == r0: cylinder, r1 == 0: cone."""
         p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-        if r1 > 1.25 * r0:  # strongly flaring: build it from the wide end (the same solid), so that the canonical
-            p0, p1, r0, r1 = p1, p0, r1, r0  # radius stays <= 1.25 and the 24-gon stays close to the true surface
         length = np.linalg.norm(p1 - p0)
         A = _rot_to(p1 - p0) @ np.diag([r0, r0, length])
         self.parts.append(Part('frustum', A, (p0 + p1) / 2, np.asarray(color), float(r1 / r0)))
+
+    def flare(self, p0, p1, r0, r1, color) -> None:
+        """:meth:`frustum`, built from its wide end when it strongly flares (the same solid): the canonical radius
+        stays <= 1.25, so the 24-gon stays close to the analytic surface."""
+        if r1 > 1.25 * r0:
+            p0, p1, r0, r1 = p1, p0, r1, r0
+        self.frustum(p0, p1, r0, r1, color)
 
     def cyl(self, p0, p1, r, color) -> None:
         self.frustum(p0, p1, r, r, color)
@@ -733,9 +738,9 @@ def _build_cup(rng):
         b.cyl([0, 0, 0], [0, 0.04, 0], r * rng.uniform(1.6, 2.0), body if rng.random() < 0.5 else _light(rng))
         y0 = 0.04
     if rng.random() < 0.3:  # short foot
-        b.frustum([0, y0, 0], [0, y0 + 0.08, 0], r * 0.9, r * 0.6, body)
+        b.flare([0, y0, 0], [0, y0 + 0.08, 0], r * 0.9, r * 0.6, body)
         y0 += 0.08
-    b.frustum([0, y0, 0], [0, y0 + h, 0], r, r * flare, body)
+    b.flare([0, y0, 0], [0, y0 + h, 0], r, r * flare, body)
     b.cyl([0, y0 + h - 0.02, 0], [0, y0 + h + 0.004, 0], r * flare * 0.9, _color(rng, val=(0.1, 0.35)))
     if rng.random() < 0.55:  # handle: a cup with a handle is close to a mug
         _handle(b, r * (1 + flare) / 2, h, y0 + h * rng.uniform(0.45, 0.65), body, rng, (0.15, 0.25))
@@ -748,16 +753,16 @@ def _build_vase(rng):
     r = rng.uniform(0.25, 0.45)
     if rng.random() < 0.55:  # bulb body
         hb = rng.uniform(0.6, 1.2)
-        b.frustum([0, 0, 0], [0, hb * 0.15, 0], r * 0.6, r * 0.9, c)
+        b.flare([0, 0, 0], [0, hb * 0.15, 0], r * 0.6, r * 0.9, c)
         b.ellipsoid([0, hb * 0.55, 0], [r, hb * 0.45, r], c)
         top = hb * 0.95
     else:  # tapered column
         hb = rng.uniform(0.9, 1.6)
-        b.frustum([0, 0, 0], [0, hb, 0], r * rng.uniform(0.6, 0.9), r * rng.uniform(0.9, 1.3), c)
+        b.flare([0, 0, 0], [0, hb, 0], r * rng.uniform(0.6, 0.9), r * rng.uniform(0.9, 1.3), c)
         top = hb
     rn, hn = r * rng.uniform(0.3, 0.6), rng.uniform(0.15, 0.5)
     b.cyl([0, top - 0.02, 0], [0, top + hn, 0], rn, c)
-    b.frustum([0, top + hn - 0.01, 0], [0, top + hn + rng.uniform(0.05, 0.2), 0], rn, rn * rng.uniform(1.2, 2.2), c)
+    b.flare([0, top + hn - 0.01, 0], [0, top + hn + rng.uniform(0.05, 0.2), 0], rn, rn * rng.uniform(1.2, 2.2), c)
     if rng.random() < 0.25:  # two small handles
         for sx in (-1, 1):
             b.torus([sx * (rn + 0.1), top + hn * 0.5, 0], 0.1, 0.025, c)
@@ -771,7 +776,7 @@ def _build_jar(rng):
     b.cyl([0, 0, 0], [0, h, 0], r, glass)
     sh = rng.uniform(0.05, 0.2)
     rn = r * rng.uniform(0.65, 0.9)
-    b.frustum([0, h - 0.01, 0], [0, h + sh, 0], r, rn, glass)
+    b.flare([0, h - 0.01, 0], [0, h + sh, 0], r, rn, glass)
     lh = rng.uniform(0.08, 0.2)
     b.cyl([0, h + sh - 0.01, 0], [0, h + sh + lh, 0], rn * 1.05, lid)
     if rng.random() < 0.4:  # knob on the lid
@@ -788,9 +793,9 @@ def _build_can(rng):
     h = r * rng.uniform(1.6, 3.2)
     c, metal = _color(rng, sat=(0.5, 1.0)), _color(rng, sat=(0.0, 0.1), val=(0.6, 0.85))
     rim = rng.uniform(0.02, 0.06)
-    b.frustum([0, 0, 0], [0, rim, 0], r * 0.9, r, metal)
+    b.flare([0, 0, 0], [0, rim, 0], r * 0.9, r, metal)
     b.cyl([0, rim - 0.005, 0], [0, h - rim, 0], r, c)
-    b.frustum([0, h - rim - 0.005, 0], [0, h, 0], r, r * rng.uniform(0.82, 0.95), metal)
+    b.flare([0, h - rim - 0.005, 0], [0, h, 0], r, r * rng.uniform(0.82, 0.95), metal)
     if rng.random() < 0.4:  # ridges (food tin)
         for y in np.linspace(h * 0.25, h * 0.75, int(rng.integers(2, 4))):
             b.torus([0, y, 0], r, 0.012, c, _rot_axis('x', 90))
@@ -808,7 +813,7 @@ def _build_bowl(rng):
     if rng.random() < 0.6:  # foot ring
         y0 = rng.uniform(0.03, 0.08)
         b.cyl([0, 0, 0], [0, y0, 0], rb * 0.9, c)
-    b.frustum([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
+    b.flare([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
     b.cyl([0, y0 + h - 0.015, 0], [0, y0 + h + 0.004, 0], rt * 0.93, _color(rng, val=(0.1, 0.4)))
     if rng.random() < 0.2:  # two lug handles
         for sx in (-1, 1):
@@ -825,7 +830,7 @@ def _build_pot(rng):
     if rng.random() < 0.4:  # saucer
         b.cyl([0, 0, 0], [0, 0.05, 0], rt * 1.05, c)
         y0 = 0.05
-    b.frustum([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
+    b.flare([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
     if rng.random() < 0.7:  # rim band
         b.cyl([0, y0 + h * 0.85, 0], [0, y0 + h + 0.01, 0], rt * 1.06, c)
     soil = _color(rng, hue=(0.05, 0.1), sat=(0.4, 0.8), val=(0.1, 0.25))
@@ -845,7 +850,7 @@ def _build_trash_bin(rng):
     c = _color(rng, sat=(0.0, 0.6), val=(0.2, 0.8))
     if rng.random() < 0.55:  # round
         r = rng.uniform(0.35, 0.55)
-        b.frustum([0, 0, 0], [0, h, 0], r, r * rng.uniform(1.0, 1.2), c)
+        b.flare([0, 0, 0], [0, h, 0], r, r * rng.uniform(1.0, 1.2), c)
         top_r = r * 1.1
         if rng.random() < 0.6:  # lid
             if rng.random() < 0.5:
@@ -1112,7 +1117,7 @@ def _build_loudspeaker(rng):
     ys = np.linspace(y0 + h * 0.25, y0 + h * 0.8, n)
     for k, y in enumerate(ys):
         r = w * (0.38 if k == 0 else rng.uniform(0.12, 0.25))
-        b.frustum([0, y, d / 2 - 0.01], [0, y, d / 2 + 0.04], r, r * 0.5, cone)
+        b.flare([0, y, d / 2 - 0.01], [0, y, d / 2 + 0.04], r, r * 0.5, cone)
     return b
 
 
