@@ -276,6 +276,7 @@ def run(args: argparse.Namespace) -> dict:
     transfer.check_selection_split(args.select_on)
     fewshot = parse_fewshot(args.fewshot)
     t_start = time.time()
+    commit = transfer.git_commit()  # the code that runs (the tree may change during a long run)
     meta = ensure_data(args)
     classes = meta['classes']
     probe_root = osp.join(args.data_root, 'modelnet40_ply_hdf5_2048')
@@ -321,7 +322,7 @@ def run(args: argparse.Namespace) -> dict:
     arms = {k: arms[k] for k in order}
     baselines = {k: k[:-len('pretrained')] + 'random' for k in order if k.endswith('_pretrained')}
     return transfer.make_results(
-        'accuracy', args.seeds, arms, split=transfer.REPORT_SPLIT,
+        'accuracy', args.seeds, arms, split=transfer.REPORT_SPLIT, commit=commit,
         baselines=baselines, chance=1.0 / len(classes), scale=100,
         chance_fewshot={f'fewshot_{w}w{s}s': 1.0 / w for w, s in fewshot},
         protocol=dict(config=args.config, classes=classes, data_seed=args.data_seed, num_objects=args.num_objects,
