@@ -41,7 +41,7 @@ import numpy as np
 from mmxmodal_bench import transfer
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = 'configs/crosspoint/crosspoint_dgcnn_1xb16-8e_synthetic-objects-hard.py'
+DEFAULT_CONFIG = 'configs/crosspoint/crosspoint_dgcnn_1xb16-6e_synthetic-objects-hard.py'
 ARMS = ('pretrained', 'random')
 
 

@@ -1,12 +1,12 @@
 # CrossPoint on the 'hard' embedded objects (32 classes in confusable families, see
 # mmxmodal/datasets/synthetic/objects.py), sized for 2 CPU cores: DGCNN (k 16, emb 256, 256 points, 512-d global
-# feature) + ResNet-18 on 64 x 64 renders, 8 epochs of 480 objects (240 iterations of 16), a checkpoint every
+# feature) + ResNet-18 on 64 x 64 renders, 6 epochs of 480 objects (180 iterations of 16), a checkpoint every
 # 2 epochs. The transfer protocol (tools/eval_transfer.py crosspoint) trains this config per seed, picks the
 # checkpoint on the validation rows and measures the held-out test objects; see docs/crosspoint.md.
 #   python tools/create_synthetic_data.py objects --out-dir data/synthetic_objects_hard --class-set hard \
 #       --num-objects 480 --seed 0 --num-points 1024 --image-size 64 --num-views 4 --cls-views 1 \
 #       --cls-train-per-class 24 --cls-test-per-class 20 --no-scanobjectnn
-#   python tools/train.py configs/crosspoint/crosspoint_dgcnn_1xb16-8e_synthetic-objects-hard.py
+#   python tools/train.py configs/crosspoint/crosspoint_dgcnn_1xb16-6e_synthetic-objects-hard.py
 _base_ = ['./crosspoint_dgcnn_1xb16-10e_synthetic-objects.py']
 
 data_root = 'data/synthetic_objects_hard/'
@@ -21,7 +21,7 @@ val_dataloader = dict(
     ]))
 test_dataloader = val_dataloader
 
-max_epochs = 8
+max_epochs = 6
 # The val loop probes the *test* rows (CrossPoint's in-training monitor): the transfer protocol never uses it for a
 # choice and switches it off (train_cfg.val_interval above max_epochs); it runs once at the end for monitoring.
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
