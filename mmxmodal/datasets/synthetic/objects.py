@@ -79,6 +79,38 @@ CLASS_SYNSETS: Dict[str, str] = {
 }
 OBJECT_CLASSES: Tuple[str, ...] = tuple(CLASS_SYNSETS)
 
+#: Synsets of generated classes that are not ShapeNetCore categories: their WordNet 3.0 noun ids (the ids
+#: ShapeNetCore and ShapeNetSem name their categories by).
+WORDNET_SYNSETS: Dict[str, str] = {
+    '04326896': 'stool', '03147509': 'cup', '04522168': 'vase', '04490091': 'truck', '04520170': 'van',
+    '03179701': 'desk',
+}
+
+#: The 'hard' class set: 32 classes in confusable families (same parts, overlapping proportions; one part or one
+#: ratio tells the class). Label order of the labelled set = this order.
+HARD_CLASS_SYNSETS: Dict[str, str] = {
+    # seating
+    'chair': '03001627', 'stool': '04326896', 'bench': '02828884', 'sofa': '04256520', 'bed': '02818832',
+    # vessels
+    'cup': '03147509', 'mug': '03797390', 'vase': '04522168', 'bottle': '02876657', 'jar': '03593526',
+    'can': '02946921', 'bowl': '02880940', 'pot': '03991062', 'trash_bin': '02747177',
+    # vehicles
+    'car': '02958343', 'truck': '04490091', 'bus': '02924116', 'van': '04520170',
+    # furniture with a top or shelves
+    'table': '04379243', 'desk': '03179701', 'bookshelf': '02871439', 'cabinet': '02933112',
+    'file_cabinet': '03337140',
+    # boxes with a front panel
+    'microwave': '03761084', 'washer': '04554684', 'stove': '04330267', 'loudspeaker': '03691459',
+    'monitor': '03211117',
+    # singletons
+    'airplane': '02691156', 'guitar': '03467517', 'lamp': '03636649', 'laptop': '03642806',
+}
+HARD_OBJECT_CLASSES: Tuple[str, ...] = tuple(HARD_CLASS_SYNSETS)
+#: Every class the generator can build -> its synset.
+ALL_CLASS_SYNSETS: Dict[str, str] = {**CLASS_SYNSETS, **HARD_CLASS_SYNSETS}
+#: Named class sets (``--class-set``): 'basic' (the default, 12 distinct classes) and 'hard'.
+CLASS_SETS: Dict[str, Tuple[str, ...]] = {'basic': OBJECT_CLASSES, 'hard': HARD_OBJECT_CLASSES}
+
 _STREAM_SHAPENET, _STREAM_CLS_TRAIN, _STREAM_CLS_TEST = 0, 1, 2
 _H5_CHUNK = 2048  # shapes per ply_data_*.h5 file, as in modelnet40_ply_hdf5_2048
 
@@ -238,6 +270,13 @@ class _Parts:
         length = np.linalg.norm(p1 - p0)
         A = _rot_to(p1 - p0) @ np.diag([r0, r0, length])
         self.parts.append(Part('frustum', A, (p0 + p1) / 2, np.asarray(color), float(r1 / r0)))
+
+    def flare(self, p0, p1, r0, r1, color) -> None:
+        """:meth:`frustum`, built from its wide end when it strongly flares (the same solid): the canonical radius
+        stays <= 1.25, so the 24-gon stays close to the analytic surface."""
+        if r1 > 1.25 * r0:
+            p0, p1, r0, r1 = p1, p0, r1, r0
+        self.frustum(p0, p1, r0, r1, color)
 
     def cyl(self, p0, p1, r, color) -> None:
         self.frustum(p0, p1, r, r, color)
@@ -604,10 +643,493 @@ def _build_bed(rng):
     return b
 
 
+# ------------------------------------------------------------------------------- confusable families (class set 'hard')
+# The builders below make the 'hard' class set (``HARD_OBJECT_CLASSES``): families of classes built from the same
+# parts with overlapping proportions (chair / stool / bench / sofa / bed, cup / mug / vase / bottle / jar / can /
+# bowl / pot / trash_bin, car / truck / bus / van, table / desk / bookshelf / cabinet / file_cabinet, microwave /
+# washer / stove / loudspeaker / monitor), where one part or one ratio tells the class, and optional parts vary
+# inside a class.
+def _legs4(b, w, d, h, lr, inset, color, round_legs, y0=0.0, splay=0.0):
+    for sx in (-1, 1):
+        for sz in (-1, 1):
+            x, z = sx * (w / 2 - inset - lr), sz * (d / 2 - inset - lr)
+            if round_legs:
+                b.cyl([x + sx * splay, y0, z + sz * splay], [x, y0 + h, z], lr, color)
+            else:
+                b.box([x, y0 + h / 2, z], [2 * lr, h, 2 * lr], color)
+
+
+def _build_stool(rng):
+    b = _Parts()
+    sh = rng.uniform(0.8, 1.6)
+    frame, seat = (_wood(rng) if rng.random() < 0.5 else _color(rng, sat=(0.0, 0.3))), _color(rng)
+    t = rng.uniform(0.05, 0.12)
+    n_legs = int(rng.choice([3, 4, 4]))
+    if rng.random() < 0.6:  # round seat
+        r = rng.uniform(0.3, 0.5)
+        b.cyl([0, sh - t, 0], [0, sh, 0], r, seat)
+        foot = r * rng.uniform(0.75, 1.15)
+    else:
+        w = rng.uniform(0.6, 0.95)
+        b.box([0, sh - t / 2, 0], [w, t, w * rng.uniform(0.8, 1.0)], seat)
+        r = w / 2
+        foot = r * rng.uniform(0.75, 1.15)
+    lr = rng.uniform(0.025, 0.05)
+    for k in range(n_legs):
+        a = 2 * np.pi * (k + 0.5) / n_legs
+        top = np.array([np.cos(a), 0, np.sin(a)]) * r * 0.7 + [0, sh - t, 0]
+        bottom = np.array([np.cos(a), 0, np.sin(a)]) * foot
+        b.cyl(bottom, top, lr, frame)
+    if rng.random() < 0.6:  # foot ring
+        b.torus([0, sh * rng.uniform(0.25, 0.4), 0], (r * 0.7 + foot) / 2, 0.02, frame, _rot_axis('x', 90))
+    if rng.random() < 0.15:  # low back rest (bar stool): confusable with a chair
+        bh = rng.uniform(0.15, 0.3)
+        b.box([0, sh + bh / 2, -r * 0.85], [r * 1.4, bh, 0.05], seat)
+    return b
+
+
+def _build_bench(rng):
+    b = _Parts()
+    length, d = rng.uniform(1.8, 3.2), rng.uniform(0.4, 0.7)
+    sh, t = rng.uniform(0.4, 0.55), rng.uniform(0.05, 0.1)
+    frame, seat = (_dark(rng) if rng.random() < 0.5 else _wood(rng)), _wood(rng)
+    if rng.random() < 0.5:  # slatted seat
+        n = int(rng.integers(3, 6))
+        for k in range(n):
+            z = -d / 2 + d * (k + 0.5) / n
+            b.box([0, sh - t / 2, z], [length, t, d / n * 0.85], seat)
+    else:
+        b.box([0, sh - t / 2, 0], [length, t, d], seat)
+    if rng.random() < 0.5:  # slab ends
+        for sx in (-1, 1):
+            b.box([sx * (length / 2 - 0.15), (sh - t) / 2, 0], [0.06, sh - t, d * 0.9], frame)
+    else:
+        _legs4(b, length, d, sh - t, rng.uniform(0.03, 0.05), rng.uniform(0.05, 0.2), frame, rng.random() < 0.5)
+    if rng.random() < 0.5:  # backrest: confusable with a sofa or a wide chair
+        bh = rng.uniform(0.3, 0.6)
+        rot = _rot_axis('x', -rng.uniform(0, 15))
+        c = np.array([0, sh, -d / 2 + 0.03]) + rot @ [0, bh / 2 + 0.05, 0]
+        b.box(c, [length, bh, 0.05], seat, rot)
+        for sx in (-1, 1):
+            b.box([sx * (length / 2 - 0.15), sh + bh / 2, -d / 2 + 0.03], [0.06, bh + 0.1, 0.06], frame)
+    if rng.random() < 0.3:  # armrests
+        for sx in (-1, 1):
+            b.box([sx * (length / 2 - 0.05), sh + 0.2, 0], [0.06, 0.04, d * 0.9], frame)
+            b.box([sx * (length / 2 - 0.05), sh + 0.1, d * 0.35], [0.04, 0.2, 0.04], frame)
+    return b
+
+
+def _vessel_color(rng):
+    return _color(rng, val=(0.45, 0.95)) if rng.random() < 0.7 else _light(rng)
+
+
+def _handle(b, r_side, h, y, color, rng, size=(0.18, 0.3)):
+    hr = rng.uniform(*size) * h
+    b.torus([r_side + hr * 0.55, y, 0], hr, rng.uniform(0.035, 0.06), color)
+
+
+def _build_cup(rng):
+    b = _Parts()
+    h, r = rng.uniform(0.55, 0.95), rng.uniform(0.32, 0.48)
+    flare = rng.uniform(1.1, 1.5)
+    body = _vessel_color(rng)
+    y0 = 0.0
+    if rng.random() < 0.4:  # saucer
+        b.cyl([0, 0, 0], [0, 0.04, 0], r * rng.uniform(1.6, 2.0), body if rng.random() < 0.5 else _light(rng))
+        y0 = 0.04
+    if rng.random() < 0.3:  # short foot
+        b.flare([0, y0, 0], [0, y0 + 0.08, 0], r * 0.9, r * 0.6, body)
+        y0 += 0.08
+    b.flare([0, y0, 0], [0, y0 + h, 0], r, r * flare, body)
+    b.cyl([0, y0 + h - 0.02, 0], [0, y0 + h + 0.004, 0], r * flare * 0.9, _color(rng, val=(0.1, 0.35)))
+    if rng.random() < 0.55:  # handle: a cup with a handle is close to a mug
+        _handle(b, r * (1 + flare) / 2, h, y0 + h * rng.uniform(0.45, 0.65), body, rng, (0.15, 0.25))
+    return b
+
+
+def _build_vase(rng):
+    b = _Parts()
+    c = _vessel_color(rng)
+    r = rng.uniform(0.25, 0.45)
+    if rng.random() < 0.55:  # bulb body
+        hb = rng.uniform(0.6, 1.2)
+        b.flare([0, 0, 0], [0, hb * 0.15, 0], r * 0.6, r * 0.9, c)
+        b.ellipsoid([0, hb * 0.55, 0], [r, hb * 0.45, r], c)
+        top = hb * 0.95
+    else:  # tapered column
+        hb = rng.uniform(0.9, 1.6)
+        b.flare([0, 0, 0], [0, hb, 0], r * rng.uniform(0.6, 0.9), r * rng.uniform(0.9, 1.3), c)
+        top = hb
+    rn, hn = r * rng.uniform(0.3, 0.6), rng.uniform(0.15, 0.5)
+    b.cyl([0, top - 0.02, 0], [0, top + hn, 0], rn, c)
+    b.flare([0, top + hn - 0.01, 0], [0, top + hn + rng.uniform(0.05, 0.2), 0], rn, rn * rng.uniform(1.2, 2.2), c)
+    if rng.random() < 0.25:  # two small handles
+        for sx in (-1, 1):
+            b.torus([sx * (rn + 0.1), top + hn * 0.5, 0], 0.1, 0.025, c)
+    return b
+
+
+def _build_jar(rng):
+    b = _Parts()
+    r, h = rng.uniform(0.35, 0.55), rng.uniform(0.6, 1.1)
+    glass, lid = _vessel_color(rng), _color(rng)
+    b.cyl([0, 0, 0], [0, h, 0], r, glass)
+    sh = rng.uniform(0.05, 0.2)
+    rn = r * rng.uniform(0.65, 0.9)
+    b.flare([0, h - 0.01, 0], [0, h + sh, 0], r, rn, glass)
+    lh = rng.uniform(0.08, 0.2)
+    b.cyl([0, h + sh - 0.01, 0], [0, h + sh + lh, 0], rn * 1.05, lid)
+    if rng.random() < 0.4:  # knob on the lid
+        b.ellipsoid([0, h + sh + lh + 0.04, 0], [rn * 0.25, 0.06, rn * 0.25], lid)
+    if rng.random() < 0.5:  # label band
+        y = h * rng.uniform(0.35, 0.6)
+        b.cyl([0, y - h * 0.15, 0], [0, y + h * 0.15, 0], r + 0.01, _light(rng))
+    return b
+
+
+def _build_can(rng):
+    b = _Parts()
+    r = rng.uniform(0.25, 0.4)
+    h = r * rng.uniform(1.6, 3.2)
+    c, metal = _color(rng, sat=(0.5, 1.0)), _color(rng, sat=(0.0, 0.1), val=(0.6, 0.85))
+    rim = rng.uniform(0.02, 0.06)
+    b.flare([0, 0, 0], [0, rim, 0], r * 0.9, r, metal)
+    b.cyl([0, rim - 0.005, 0], [0, h - rim, 0], r, c)
+    b.flare([0, h - rim - 0.005, 0], [0, h, 0], r, r * rng.uniform(0.82, 0.95), metal)
+    if rng.random() < 0.4:  # ridges (food tin)
+        for y in np.linspace(h * 0.25, h * 0.75, int(rng.integers(2, 4))):
+            b.torus([0, y, 0], r, 0.012, c, _rot_axis('x', 90))
+    if rng.random() < 0.3:  # ring pull
+        b.torus([r * 0.3, h + 0.005, 0], r * 0.2, 0.01, metal, _rot_axis('x', 90))
+    return b
+
+
+def _build_bowl(rng):
+    b = _Parts()
+    rb, rt = rng.uniform(0.25, 0.45), rng.uniform(0.7, 1.0)
+    h = rng.uniform(0.25, 0.5)
+    c = _vessel_color(rng)
+    y0 = 0.0
+    if rng.random() < 0.6:  # foot ring
+        y0 = rng.uniform(0.03, 0.08)
+        b.cyl([0, 0, 0], [0, y0, 0], rb * 0.9, c)
+    b.flare([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
+    b.cyl([0, y0 + h - 0.015, 0], [0, y0 + h + 0.004, 0], rt * 0.93, _color(rng, val=(0.1, 0.4)))
+    if rng.random() < 0.2:  # two lug handles
+        for sx in (-1, 1):
+            b.box([sx * rt, y0 + h * 0.85, 0], [0.15, 0.04, 0.2], c)
+    return b
+
+
+def _build_pot(rng):
+    b = _Parts()
+    rb, h = rng.uniform(0.3, 0.45), rng.uniform(0.5, 1.0)
+    rt = rb * rng.uniform(1.15, 1.5)
+    c = _color(rng, hue=(0.02, 0.09), sat=(0.4, 0.8), val=(0.35, 0.8)) if rng.random() < 0.6 else _color(rng)
+    y0 = 0.0
+    if rng.random() < 0.4:  # saucer
+        b.cyl([0, 0, 0], [0, 0.05, 0], rt * 1.05, c)
+        y0 = 0.05
+    b.flare([0, y0, 0], [0, y0 + h, 0], rb, rt, c)
+    if rng.random() < 0.7:  # rim band
+        b.cyl([0, y0 + h * 0.85, 0], [0, y0 + h + 0.01, 0], rt * 1.06, c)
+    soil = _color(rng, hue=(0.05, 0.1), sat=(0.4, 0.8), val=(0.1, 0.25))
+    b.cyl([0, y0 + h - 0.02, 0], [0, y0 + h + 0.012, 0], rt * 0.93, soil)
+    if rng.random() < 0.55:  # a plant
+        green = _color(rng, hue=(0.25, 0.4), sat=(0.5, 0.9), val=(0.25, 0.6))
+        sh = rng.uniform(0.2, 0.7)
+        b.cyl([0, y0 + h, 0], [0, y0 + h + sh, 0], 0.03, green)
+        b.ellipsoid([0, y0 + h + sh + 0.15, 0], [rt * rng.uniform(0.6, 1.2), rng.uniform(0.2, 0.5),
+                                                  rt * rng.uniform(0.6, 1.2)], green)
+    return b
+
+
+def _build_trash_bin(rng):
+    b = _Parts()
+    h = rng.uniform(1.0, 1.6)
+    c = _color(rng, sat=(0.0, 0.6), val=(0.2, 0.8))
+    if rng.random() < 0.55:  # round
+        r = rng.uniform(0.35, 0.55)
+        b.flare([0, 0, 0], [0, h, 0], r, r * rng.uniform(1.0, 1.2), c)
+        top_r = r * 1.1
+        if rng.random() < 0.6:  # lid
+            if rng.random() < 0.5:
+                b.ellipsoid([0, h, 0], [top_r * 1.02, rng.uniform(0.1, 0.3), top_r * 1.02], c)
+            else:
+                b.cyl([0, h - 0.02, 0], [0, h + 0.06, 0], top_r * 1.04, c)
+        w = 2 * r
+    else:  # square wheelie bin
+        w, d = rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0)
+        b.box([0, h / 2, 0], [w, h, d], c)
+        b.box([0, h + 0.03, 0.02], [w * 1.04, 0.06, d * 1.08], c)
+        if rng.random() < 0.6:
+            for sx in (-1, 1):
+                b.cyl([sx * (w / 2 - 0.02), 0.1, -d / 2], [sx * (w / 2 + 0.06), 0.1, -d / 2], 0.1, _dark(rng))
+    if rng.random() < 0.4:  # pedal
+        b.box([0, 0.05, w / 2 + 0.05], [w * 0.4, 0.04, 0.15], _dark(rng))
+    return b
+
+
+def _wheels(b, xs, zs, r, y, color, tyre_w=0.08):
+    for x in xs:
+        for z in zs:
+            c = np.array([x, y, z])
+            b.cyl(c - [tyre_w, 0, 0], c + [tyre_w, 0, 0], r, color)
+
+
+def _build_truck(rng):
+    b = _Parts()
+    length, width = rng.uniform(2.6, 3.8), rng.uniform(0.9, 1.1)
+    wr, clear = rng.uniform(0.18, 0.26), rng.uniform(0.08, 0.15)
+    cab_c, cargo_c, tyre = _color(rng, sat=(0.5, 0.95)), _color(rng, sat=(0.0, 0.6)), _dark(rng)
+    y0 = wr + clear
+    cab_l = length * rng.uniform(0.22, 0.32)
+    cab_h = rng.uniform(0.6, 0.9)
+    zc = length / 2 - cab_l / 2
+    b.box([0, y0 + cab_h / 2, zc], [width, cab_h, cab_l], cab_c)
+    b.box([0, y0 + cab_h * 0.75, length / 2 + 0.005], [width * 0.85, cab_h * 0.35, 0.02],
+          _color(rng, hue=(0.5, 0.65), sat=(0.2, 0.5), val=(0.2, 0.45)))  # windscreen
+    b.box([0, y0 - 0.05, 0], [width * 0.6, 0.1, length * 0.95], _dark(rng))  # chassis
+    rest = length - cab_l - 0.05
+    zr = -length / 2 + rest / 2
+    if rng.random() < 0.6:  # box body (taller than the cab)
+        bh = cab_h * rng.uniform(1.0, 1.5)
+        b.box([0, y0 + bh / 2, zr], [width * 1.02, bh, rest], cargo_c)
+    else:  # open bed (pickup / tipper)
+        bh = cab_h * rng.uniform(0.35, 0.6)
+        b.box([0, y0 + 0.03, zr], [width, 0.06, rest], cargo_c)
+        for sx in (-1, 1):
+            b.box([sx * (width / 2 - 0.02), y0 + bh / 2, zr], [0.04, bh, rest], cargo_c)
+        b.box([0, y0 + bh / 2, zr - rest / 2 + 0.02], [width, bh, 0.04], cargo_c)
+    zs = [zc - cab_l * 0.1, -length / 2 + rest * 0.2]
+    if rng.random() < 0.5:
+        zs.append(-length / 2 + rest * 0.2 + 2.2 * wr)
+    _wheels(b, (-(width / 2 - 0.03), width / 2 - 0.03), zs, wr, wr, tyre)
+    return b
+
+
+def _build_bus(rng):
+    b = _Parts()
+    length, width = rng.uniform(3.2, 4.8), rng.uniform(0.9, 1.05)
+    wr, clear = rng.uniform(0.14, 0.2), rng.uniform(0.06, 0.12)
+    body, glass, tyre = _color(rng, sat=(0.4, 0.95)), _color(rng, hue=(0.5, 0.65), sat=(0.2, 0.5),
+                                                              val=(0.15, 0.4)), _dark(rng)
+    h = width * rng.uniform(1.0, 1.35)
+    y0 = wr + clear
+    b.box([0, y0 + h / 2, 0], [width, h, length], body)
+    wy, wh = y0 + h * rng.uniform(0.6, 0.7), h * rng.uniform(0.25, 0.35)
+    b.box([0, wy, 0], [width + 0.02, wh, length * 0.92], glass)  # window band
+    b.box([0, wy - 0.05, length / 2 + 0.005], [width * 0.9, wh * 1.4, 0.02], glass)  # windscreen
+    if rng.random() < 0.3:  # double decker: second band
+        b.box([0, y0 + h * 0.3, 0], [width + 0.02, wh * 0.8, length * 0.85], glass)
+    zs = [length / 2 - length * 0.18, -length / 2 + length * 0.22]
+    if rng.random() < 0.4:
+        zs.append(-length / 2 + length * 0.22 + 2.3 * wr)
+    _wheels(b, (-(width / 2 - 0.03), width / 2 - 0.03), zs, wr, wr, tyre)
+    return b
+
+
+def _build_van(rng):
+    b = _Parts()
+    length, width = rng.uniform(1.9, 2.6), rng.uniform(0.85, 1.0)
+    wr, clear = rng.uniform(0.15, 0.21), rng.uniform(0.06, 0.12)
+    body, glass, tyre = _color(rng, sat=(0.0, 0.9)), _color(rng, hue=(0.5, 0.65), sat=(0.2, 0.5),
+                                                             val=(0.15, 0.4)), _dark(rng)
+    y0 = wr + clear
+    h = width * rng.uniform(0.85, 1.15)
+    hood = length * rng.uniform(0.08, 0.2)
+    b.box([0, y0 + h / 2, -hood / 2], [width, h, length - hood], body)
+    hh = h * rng.uniform(0.35, 0.5)
+    b.box([0, y0 + hh / 2, length / 2 - hood / 2], [width * 0.98, hh, hood], body)  # hood
+    b.box([0, y0 + hh + (h - hh) * 0.45, length / 2 - hood + 0.005], [width * 0.88, (h - hh) * 0.6, 0.02],
+          glass, _rot_axis('x', -rng.uniform(0, 25)))
+    if rng.random() < 0.6:  # side windows
+        b.box([0, y0 + h * 0.75, 0], [width + 0.02, h * 0.22, length * rng.uniform(0.3, 0.7)], glass)
+    wb = length * rng.uniform(0.3, 0.36)
+    _wheels(b, (-(width / 2 - 0.03), width / 2 - 0.03), (wb, -wb), wr, wr, tyre)
+    return b
+
+
+def _build_desk(rng):
+    b = _Parts()
+    w, d = rng.uniform(1.3, 2.2), rng.uniform(0.6, 0.9)
+    h, t = rng.uniform(0.7, 0.85), rng.uniform(0.03, 0.07)
+    top_c, body_c = (_wood(rng), _wood(rng)) if rng.random() < 0.6 else (_color(rng), _color(rng, sat=(0.0, 0.2)))
+    b.box([0, h - t / 2, 0], [w, t, d], top_c)
+    n_ped = int(rng.choice([1, 1, 2]))
+    pw = rng.uniform(0.35, 0.5)
+    sides = [1] if n_ped == 1 else [-1, 1]
+    for sx in sides:
+        x = sx * (w / 2 - pw / 2 - 0.02)
+        b.box([x, (h - t) / 2, 0], [pw, h - t, d * 0.95], body_c)
+        n_dr = int(rng.integers(2, 5))
+        for k in range(n_dr):
+            y = (h - t) * (k + 0.5) / n_dr
+            b.box([x, y, d * 0.475 + 0.01], [pw * 0.9, (h - t) / n_dr * 0.85, 0.02], top_c)
+            b.box([x, y, d * 0.475 + 0.03], [pw * 0.3, 0.02, 0.02], _dark(rng))
+    if n_ped == 1:  # legs or a side panel on the free side
+        x = -(w / 2 - 0.05)
+        if rng.random() < 0.5:
+            b.box([x, (h - t) / 2, 0], [0.05, h - t, d * 0.95], body_c)
+        else:
+            for sz in (-1, 1):
+                b.box([x, (h - t) / 2, sz * (d / 2 - 0.05)], [0.05, h - t, 0.05], body_c)
+    if rng.random() < 0.5:  # modesty panel
+        b.box([0, h * 0.55, -d / 2 + 0.03], [w * 0.9, h * 0.5, 0.03], body_c)
+    if rng.random() < 0.25:  # hutch
+        hh = rng.uniform(0.3, 0.6)
+        b.box([0, h + hh / 2, -d / 2 + 0.12], [w, hh, 0.24], body_c)
+    return b
+
+
+def _build_bookshelf(rng):
+    b = _Parts()
+    w, d, h = rng.uniform(0.7, 1.6), rng.uniform(0.25, 0.45), rng.uniform(1.2, 2.2)
+    c = _wood(rng) if rng.random() < 0.7 else _color(rng)
+    t = rng.uniform(0.03, 0.06)
+    for sx in (-1, 1):
+        b.box([sx * (w / 2 - t / 2), h / 2, 0], [t, h, d], c)
+    n = int(rng.integers(3, 7))
+    for k in range(n + 1):
+        y = t / 2 + (h - t) * k / n
+        b.box([0, y, 0], [w - 2 * t + 0.005, t, d], c)
+    if rng.random() < 0.6:  # back panel
+        b.box([0, h / 2, -d / 2 + 0.01], [w, h, 0.02], c)
+    if rng.random() < 0.6:  # books on some shelves
+        for k in range(n):
+            if rng.random() < 0.5:
+                continue
+            y0 = t + (h - t) * k / n
+            sh = (h - t) / n - t
+            x = -w / 2 + t
+            while x < w / 2 - t - 0.1:
+                bw = rng.uniform(0.03, 0.08)
+                bh = sh * rng.uniform(0.6, 0.9)
+                b.box([x + bw / 2, y0 + bh / 2, 0], [bw, bh, d * 0.8], _color(rng))
+                x += bw + rng.uniform(0.0, 0.08)
+    return b
+
+
+def _build_cabinet(rng):
+    b = _Parts()
+    w, d, h = rng.uniform(0.8, 1.8), rng.uniform(0.4, 0.65), rng.uniform(0.7, 1.6)
+    c, door = _color(rng) if rng.random() < 0.4 else _wood(rng), _color(rng) if rng.random() < 0.3 else _wood(rng)
+    plinth = rng.uniform(0.03, 0.15)
+    if rng.random() < 0.5:
+        _legs4(b, w, d, plinth + 0.01, 0.03, 0.03, _dark(rng), True)
+    else:
+        b.box([0, plinth / 2, 0], [w * 0.95, plinth, d * 0.9], c)
+    b.box([0, plinth + h / 2, 0], [w, h, d], c)
+    n_doors = int(rng.integers(1, 4))
+    dw = w / n_doors
+    for k in range(n_doors):
+        x = -w / 2 + dw * (k + 0.5)
+        b.box([x, plinth + h / 2, d / 2 + 0.01], [dw * 0.94, h * 0.94, 0.02], door)
+        hx = x + (dw * 0.35 if k % 2 == 0 else -dw * 0.35)
+        b.cyl([hx, plinth + h * 0.5, d / 2 + 0.02], [hx, plinth + h * 0.5, d / 2 + 0.06], 0.02, _dark(rng))
+    if rng.random() < 0.3:  # top drawer row
+        b.box([0, plinth + h + 0.08, 0], [w, 0.16, d], c)
+    return b
+
+
+def _build_file_cabinet(rng):
+    b = _Parts()
+    w, d, h = rng.uniform(0.4, 0.6), rng.uniform(0.55, 0.75), rng.uniform(0.6, 1.5)
+    c = _color(rng, sat=(0.0, 0.35), val=(0.3, 0.85))
+    b.box([0, h / 2, 0], [w, h, d], c)
+    n = int(rng.integers(2, 6))
+    for k in range(n):
+        y = h * (k + 0.5) / n
+        b.box([0, y, d / 2 + 0.01], [w * 0.9, h / n * 0.88, 0.02], c)
+        b.box([0, y + h / n * 0.25, d / 2 + 0.035], [w * rng.uniform(0.25, 0.4), 0.025, 0.03], _dark(rng))
+    if rng.random() < 0.3:  # casters
+        _legs4(b, w, d, 0.05, 0.03, 0.02, _dark(rng), True, y0=-0.05)
+    return b
+
+
+def _build_microwave(rng):
+    b = _Parts()
+    w, h, d = rng.uniform(0.9, 1.2), rng.uniform(0.5, 0.7), rng.uniform(0.6, 0.8)
+    c, dark = _color(rng, sat=(0.0, 0.25)), _dark(rng)
+    b.box([0, 0.03 + h / 2, 0], [w, h, d], c)
+    pw = w * rng.uniform(0.2, 0.3)
+    dx = -pw / 2
+    b.box([dx, 0.03 + h / 2, d / 2 + 0.01], [(w - pw) * 0.92, h * 0.85, 0.02], c)
+    b.box([dx - 0.03, 0.03 + h / 2, d / 2 + 0.025], [(w - pw) * 0.6, h * 0.6, 0.01], dark)  # window
+    b.box([w / 2 - pw / 2, 0.03 + h / 2, d / 2 + 0.01], [pw * 0.85, h * 0.85, 0.02], dark)  # control panel
+    if rng.random() < 0.6:
+        b.cyl([w / 2 - pw / 2, 0.03 + h * 0.3, d / 2 + 0.02], [w / 2 - pw / 2, 0.03 + h * 0.3, d / 2 + 0.06],
+              pw * 0.2, c)
+    _legs4(b, w, d, 0.035, 0.03, 0.05, dark, True)
+    return b
+
+
+def _build_washer(rng):
+    b = _Parts()
+    w = rng.uniform(0.8, 0.95)
+    h, d = w * rng.uniform(1.1, 1.35), w * rng.uniform(0.9, 1.1)
+    c, dark = _light(rng) if rng.random() < 0.7 else _color(rng, sat=(0.0, 0.3)), _dark(rng)
+    b.box([0, h / 2, 0], [w, h, d], c)
+    r = w * rng.uniform(0.28, 0.36)
+    cy = h * rng.uniform(0.4, 0.5)
+    if rng.random() < 0.8:  # front-loading: round door
+        b.cyl([0, cy, d / 2 - 0.01], [0, cy, d / 2 + 0.02], r, dark)
+        b.torus([0, cy, d / 2 + 0.02], r, 0.04, c)
+    else:  # top-loading lid
+        b.box([0, h + 0.015, -0.05], [w * 0.8, 0.03, d * 0.6], c)
+    b.box([0, h - 0.08, d / 2 + 0.01], [w * 0.95, 0.14, 0.02], dark if rng.random() < 0.5 else c)  # controls
+    b.cyl([w * 0.3, h - 0.08, d / 2 + 0.02], [w * 0.3, h - 0.08, d / 2 + 0.06], 0.05, c)
+    return b
+
+
+def _build_stove(rng):
+    b = _Parts()
+    w, h, d = rng.uniform(0.8, 1.1), rng.uniform(0.8, 1.0), rng.uniform(0.6, 0.75)
+    c, dark = _color(rng, sat=(0.0, 0.3)), _dark(rng)
+    b.box([0, h / 2, 0], [w, h, d], c)
+    n = int(rng.choice([2, 4, 4, 6]))
+    cols = 2 if n <= 4 else 3
+    rows = max(1, n // cols)
+    for i in range(cols):
+        for j in range(rows):
+            x = -w / 2 + w * (i + 0.5) / cols
+            z = -d / 2 + d * (j + 0.5) / rows
+            b.cyl([x, h - 0.005, z], [x, h + 0.02, z], min(w / cols, d / rows) * 0.32, dark)
+    b.box([0, h * 0.45, d / 2 + 0.01], [w * 0.85, h * 0.55, 0.02], dark)  # oven door
+    b.cyl([-w * 0.35, h * 0.78, d / 2 + 0.05], [w * 0.35, h * 0.78, d / 2 + 0.05], 0.02, c)  # handle
+    if rng.random() < 0.5:  # backsplash with knobs
+        b.box([0, h + 0.12, -d / 2 + 0.04], [w, 0.24, 0.08], c)
+    return b
+
+
+def _build_loudspeaker(rng):
+    b = _Parts()
+    w = rng.uniform(0.5, 0.8)
+    h, d = w * rng.uniform(1.2, 2.6), w * rng.uniform(0.8, 1.2)
+    c, cone = _color(rng, sat=(0.0, 0.5), val=(0.1, 0.7)), _dark(rng)
+    y0 = 0.0
+    if rng.random() < 0.4:  # stand
+        y0 = rng.uniform(0.3, 0.8)
+        b.cyl([0, 0.03, 0], [0, y0, 0], 0.05, _dark(rng))
+        b.box([0, 0.015, 0], [w * 0.8, 0.03, d * 0.8], _dark(rng))
+    b.box([0, y0 + h / 2, 0], [w, h, d], c)
+    n = int(rng.integers(1, 4))
+    ys = np.linspace(y0 + h * 0.25, y0 + h * 0.8, n)
+    for k, y in enumerate(ys):
+        r = w * (0.38 if k == 0 else rng.uniform(0.12, 0.25))
+        b.flare([0, y, d / 2 - 0.01], [0, y, d / 2 + 0.04], r, r * 0.5, cone)
+    return b
+
+
 _BUILDERS: Dict[str, Callable[[np.random.Generator], _Parts]] = {
     'airplane': _build_airplane, 'bed': _build_bed, 'bottle': _build_bottle, 'car': _build_car,
     'chair': _build_chair, 'guitar': _build_guitar, 'lamp': _build_lamp, 'laptop': _build_laptop,
     'monitor': _build_monitor, 'mug': _build_mug, 'sofa': _build_sofa, 'table': _build_table,
+    'stool': _build_stool, 'bench': _build_bench, 'cup': _build_cup, 'vase': _build_vase, 'jar': _build_jar,
+    'can': _build_can, 'bowl': _build_bowl, 'pot': _build_pot, 'trash_bin': _build_trash_bin,
+    'truck': _build_truck, 'bus': _build_bus, 'van': _build_van, 'desk': _build_desk, 'bookshelf': _build_bookshelf,
+    'cabinet': _build_cabinet, 'file_cabinet': _build_file_cabinet, 'microwave': _build_microwave,
+    'washer': _build_washer, 'stove': _build_stove, 'loudspeaker': _build_loudspeaker,
 }
 
 
@@ -836,8 +1358,16 @@ def _random_background(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray
 
 
 def partial_scan(obj: SyntheticObject, num_points: int, rng: np.random.Generator, noise: float = 0.005,
-                 resolution: int = 96) -> np.ndarray:
+                 resolution: int = 96, occlusion: float = 0.0, background: float = 0.0) -> np.ndarray:
     """ScanObjectNN-like partial cloud: points visible from one random camera (z-buffer test) + Gaussian noise.
+
+    Args:
+        occlusion: up to this fraction of the visible points is hidden by an occluder in front of the object
+            (the points on one side of a random image line; the fraction is drawn in [0, occlusion] per scan).
+        background: this fraction of the returned points is background (a floor under the object and, for half
+            of the scans, a wall behind it), as ScanObjectNN's variants with background.
+
+    With ``occlusion == background == 0`` the random stream and the output are those of the plain scan.
 
     Returns:
         (num_points, 3) float32, object frame (resampled with replacement when fewer points are visible).
@@ -849,8 +1379,34 @@ def partial_scan(obj: SyntheticObject, num_points: int, rng: np.random.Generator
     ij = np.clip(np.floor(uv).astype(np.int64), 0, resolution - 1)
     visible = z <= depth[ij[:, 1], ij[:, 0]] + 0.02
     vis = pts[visible] if visible.sum() >= 16 else pts
-    idx = rng.choice(len(vis), num_points, replace=len(vis) < num_points)
-    return (vis[idx] + rng.normal(0, noise, (num_points, 3))).astype(np.float32)
+    if occlusion > 0:
+        a = rng.uniform(0, 2 * np.pi)
+        side = cam.project(vis.astype(np.float64))[0] @ np.array([np.cos(a), np.sin(a)])
+        keep = side >= np.quantile(side, rng.uniform(0, occlusion))
+        if keep.sum() >= 16:
+            vis = vis[keep]
+    n_bg = int(round(background * num_points)) if background > 0 else 0
+    idx = rng.choice(len(vis), num_points - n_bg, replace=len(vis) < num_points - n_bg)
+    out = vis[idx]
+    if n_bg:
+        out = np.concatenate([out, _scan_background(obj, cam, n_bg, rng)])[rng.permutation(num_points)]
+    return (out + rng.normal(0, noise, (num_points, 3))).astype(np.float32)
+
+
+def _scan_background(obj: SyntheticObject, cam: 'Camera', n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) background points: a floor under the object and, for half of the scans, a wall behind it."""
+    y0 = obj.vertices[:, 1].min()
+    n_wall = int(rng.integers(n // 4, n // 2 + 1)) if rng.random() < 0.5 else 0
+    ext = rng.uniform(1.1, 1.5)
+    floor = np.stack([rng.uniform(-ext, ext, n - n_wall), np.full(n - n_wall, y0),
+                      rng.uniform(-ext, ext, n - n_wall)], 1)
+    back = -cam.center * np.array([1.0, 0.0, 1.0])
+    back /= np.linalg.norm(back) + 1e-12
+    tangent = np.array([-back[2], 0.0, back[0]])
+    dist = rng.uniform(1.0, 1.3)
+    wall = (back * dist + rng.uniform(-ext, ext, (n_wall, 1)) * tangent
+            + np.outer(y0 + rng.uniform(0, 1.8, n_wall), [0.0, 1.0, 0.0]))
+    return np.concatenate([floor, wall]).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------------- writers
@@ -905,7 +1461,7 @@ def _generate_one(task: dict) -> dict:
     pts, nrm = sample_surface(obj, task['num_points'], s_pts)
     out = {}
     if task['stream'] == _STREAM_SHAPENET:
-        synset, oid = CLASS_SYNSETS[task['cls_name']], task['object_id']
+        synset, oid = ALL_CLASS_SYNSETS[task['cls_name']], task['object_id']
         ply_dir = osp.join(task['out_dir'], 'ShapeNet', synset)
         os.makedirs(ply_dir, exist_ok=True)
         write_ply(osp.join(ply_dir, oid + '.ply'), pts, nrm)
@@ -914,7 +1470,8 @@ def _generate_one(task: dict) -> dict:
         folder = task['views_dir']
         out = dict(points=pts, normals=nrm)
         if task['scan']:
-            out['scan'] = partial_scan(obj, task['num_points'], s_scan)
+            out['scan'] = partial_scan(obj, task['num_points'], s_scan, occlusion=task['scan_occlusion'],
+                                       background=task['scan_background'])
     _write_views(obj, s_view, folder, task['num_views'], task['image_size'], task['ssaa'])
     return out
 
@@ -929,16 +1486,30 @@ def _write_h5(path: str, arrays: Dict[str, np.ndarray]) -> None:
 def generate_objects(out_dir: str, num_objects: int = 200, seed: int = 0, num_views: int = 8,
                      image_size: int = 144, num_points: int = 2048, classes: Optional[Sequence[str]] = None,
                      cls_train_per_class: int = 10, cls_test_per_class: int = 5, cls_views: Optional[int] = None,
-                     scanobjectnn: bool = True, ssaa: int = 2, workers: int = 1, verbose: bool = False) -> dict:
+                     scanobjectnn: bool = True, ssaa: int = 2, workers: int = 1, verbose: bool = False,
+                     class_set: Optional[str] = None, scan_occlusion: float = 0.0,
+                     scan_background: float = 0.0) -> dict:
     """Generate the ShapeNetRender pretraining set and the labelled ModelNet40/ScanObjectNN-layout sets.
 
     Object ``i`` of each set has class ``classes[i % len(classes)]``; every object is drawn from its own random
     stream ``(seed, set, i)``, so sets are disjoint instances and the output does not depend on ``workers``.
 
+    Args:
+        classes: the classes (label order); default: those of ``class_set``.
+        class_set: ``'basic'`` (default: ``OBJECT_CLASSES``, 12 distinct classes) or ``'hard'``
+            (``HARD_OBJECT_CLASSES``, 32 classes in confusable families); ignored when ``classes`` is given.
+        scan_occlusion, scan_background: ScanObjectNN-layout scans with an occluder / background points, see
+            :func:`partial_scan` (0: plain partial scans).
+
     Returns:
         The ``meta.json`` content (also written to ``out_dir``).
     """
-    classes = list(OBJECT_CLASSES if classes is None else classes)
+    if class_set is not None and class_set not in CLASS_SETS:
+        raise KeyError(f'unknown class set {class_set!r}; available: {sorted(CLASS_SETS)}')
+    classes = list(CLASS_SETS[class_set or 'basic'] if classes is None else classes)
+    if not 0.0 <= scan_occlusion < 1.0 or not 0.0 <= scan_background < 1.0:
+        raise ValueError(f'scan_occlusion and scan_background must lie in [0, 1), got {scan_occlusion}, '
+                         f'{scan_background}')
     for c in classes:
         if c not in _BUILDERS:
             raise KeyError(f'unknown object class {c!r}; available: {sorted(_BUILDERS)}')
@@ -954,7 +1525,8 @@ def generate_objects(out_dir: str, num_objects: int = 200, seed: int = 0, num_vi
         for i in range(per_class * len(classes)):
             tasks.append(dict(common, stream=stream, index=i, cls_name=classes[i % len(classes)], split=split,
                               views_dir=osp.join(out_dir, 'modelnet40_views', split, f'{i:05d}'),
-                              num_views=cls_views, scan=scanobjectnn))
+                              num_views=cls_views, scan=scanobjectnn, scan_occlusion=scan_occlusion,
+                              scan_background=scan_background))
     t0 = time.perf_counter()
     if workers > 1:
         import multiprocessing as mp
@@ -991,9 +1563,10 @@ def generate_objects(out_dir: str, num_objects: int = 200, seed: int = 0, num_vi
         with open(osp.join(d, 'shape_names.txt'), 'w') as f:
             f.write(''.join(c + '\n' for c in classes))
     meta = dict(generator='mmxmodal.datasets.synthetic.objects', seed=seed, classes=classes,
-                synsets=[CLASS_SYNSETS[c] for c in classes], num_objects=num_objects, num_views=num_views,
+                synsets=[ALL_CLASS_SYNSETS[c] for c in classes], num_objects=num_objects, num_views=num_views,
                 image_size=image_size, num_points=num_points, cls_views=cls_views,
-                cls_counts=counts, scanobjectnn=scanobjectnn, ssaa=ssaa)
+                cls_counts=counts, scanobjectnn=scanobjectnn, ssaa=ssaa, class_set=class_set,
+                scan_occlusion=scan_occlusion, scan_background=scan_background)
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=2, sort_keys=True)
         f.write('\n')
@@ -1009,7 +1582,8 @@ def _run_objects(args: argparse.Namespace) -> None:
                      image_size=args.image_size, num_points=args.num_points, classes=args.classes,
                      cls_train_per_class=args.cls_train_per_class, cls_test_per_class=args.cls_test_per_class,
                      cls_views=args.cls_views, scanobjectnn=not args.no_scanobjectnn, ssaa=args.ssaa,
-                     workers=args.workers, verbose=True)
+                     workers=args.workers, verbose=True, class_set=args.class_set,
+                     scan_occlusion=args.scan_occlusion, scan_background=args.scan_background)
 
 
 def add_objects_parser(subparsers) -> argparse.ArgumentParser:
@@ -1022,8 +1596,15 @@ def add_objects_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument('--num-views', type=int, default=8, help='renders per ShapeNetRender object')
     p.add_argument('--image-size', type=int, default=144, help='square render size in pixels')
     p.add_argument('--num-points', type=int, default=2048, help='surface points per object')
-    p.add_argument('--classes', nargs='+', default=None, choices=list(OBJECT_CLASSES),
-                   help='subset of classes (default: all %d)' % len(OBJECT_CLASSES))
+    p.add_argument('--classes', nargs='+', default=None, choices=sorted(_BUILDERS),
+                   help='classes in label order (default: those of --class-set)')
+    p.add_argument('--class-set', choices=sorted(CLASS_SETS), default=None,
+                   help="'basic' (default: %d distinct classes) or 'hard' (%d classes in confusable families)"
+                   % (len(OBJECT_CLASSES), len(HARD_OBJECT_CLASSES)))
+    p.add_argument('--scan-occlusion', type=float, default=0.0,
+                   help='ScanObjectNN scans: hide up to this fraction of the visible points (occluder)')
+    p.add_argument('--scan-background', type=float, default=0.0,
+                   help='ScanObjectNN scans: this fraction of the points is background (floor, wall)')
     p.add_argument('--cls-train-per-class', type=int, default=10, help='labelled train objects per class')
     p.add_argument('--cls-test-per-class', type=int, default=5, help='labelled test objects per class')
     p.add_argument('--cls-views', type=int, default=None, help='views per labelled object (default: --num-views)')
