@@ -38,14 +38,15 @@ CONFIG = osp.join(ROOT, 'configs/crossmost/crossmost_tinyclip-dgcnn_1xb16-10e_sy
 def add_arguments(p) -> None:
     p.add_argument('--config', default=CONFIG)
     p.add_argument('--tune-seeds', type=int, nargs='+', default=[100], help='seeds of the val search only')
-    p.add_argument('--thresholds', type=float, nargs='+', default=[0.5, 0.7, 0.9])
+    p.add_argument('--thresholds', type=float, nargs='+', default=[0.5, 0.8])
     p.add_argument('--point-weights', type=float, nargs='+', default=[1.0])
     p.add_argument('--setting', default=None, help='THRESHOLD,POINT_WEIGHT: skip the val search')
     p.add_argument('--epochs', type=int, default=None, help='self-training epochs (default: the config)')
     p.add_argument('--no-ablations', action='store_true')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--data-kwargs', default='{}', help='json kwargs of crossmost_data.generate (smaller sets)')
-    p.add_argument('--start-kwargs', default='{}', help='json kwargs of crossmost_start.make_start')
+    p.add_argument('--start-kwargs', default='{"clip_epochs": 15, "ulip_epochs": 15}',
+                   help='json kwargs of crossmost_start.make_start')
 
 
 # ------------------------------------------------------------------------------------------------- building blocks
@@ -54,7 +55,7 @@ def seed_config(config: str, data_dir: str, seed: int, epochs: Optional[int] = N
     """The config pointed at the generated files of one seed, with the chosen rule and an optional ablation."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)
-    cfg.data_dir = data_dir
+    cfg.data_dir = data_dir = osp.abspath(data_dir)
     for key, root in (('train_dataloader', 'target'), ('test_dataloader', 'target'), ('val_dataloader', 'target_val')):
         cfg[key].dataset.data_root = osp.join(data_dir, root, 'modelnet40_ply_hdf5_2048')
         cfg[key].dataset.views_dir = osp.join(data_dir, root, 'modelnet40_views')
@@ -219,8 +220,10 @@ def run(args) -> dict:
             out['no2d_final_point'] = a['pts_acc']
             a, _ = run_arm(args, prep['data_dir'], seed, chosen, 'nomask', 'test', 'nomask')
             out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
-        per_seed[seed] = dict(start=prep['start_info'], pseudo_labels=records)
+        per_seed[seed] = dict(start=prep['start_info'], pseudo_labels=records, arms=out)
         print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
+        with open(osp.join(work, 'partial.json'), 'w') as f:  # what is done so far, if the run is cut short
+            json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
         return out
 
     arms = transfer.run_seeds(args.seeds, one_seed)

@@ -53,7 +53,6 @@ def test_protocol_runs_and_reports_every_branch(acceptance_report):
     # another machine measured 62 % -> 55 % for seed 0
     assert rep['a0']['pts_acc'] > 2 * CHANCE  # the start is weak but not random
     assert rep['final']['pts_acc'] > 2 * CHANCE  # self-training did not collapse the point branch
-    assert rep['final']['img_acc'] > CHANCE
 
 
 @pytest.mark.slow
