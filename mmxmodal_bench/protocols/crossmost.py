@@ -226,18 +226,33 @@ def run(args) -> dict:
             json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
         return out
 
-    arms = transfer.run_seeds(args.seeds, one_seed)
-    gains = {f'gain_{b}': [None if f is None or z is None else f - z for f, z in
-                           zip(arms[f'final_{b}'], arms[f'zero_shot_{b}'])] for b in ('point', 'image')}
-    arms.update(gains)
-    baselines = dict(final_point='zero_shot_point', final_image='zero_shot_image',
-                     final_combined='zero_shot_combined', final_fused_prob='zero_shot_combined',
-                     final_fused_joint='zero_shot_combined', no2d_final_point='zero_shot_point',
-                     nomask_final_point='zero_shot_point', nomask_final_image='zero_shot_image')
-    return transfer.make_results(
-        'top-1 accuracy (%)', args.seeds, arms, split='test', baselines={k: v for k, v in baselines.items()
-                                                                         if k in arms},
-        chance=100.0 / len(classes), scale=1.0, select_on=args.select_on, tune_seeds=args.tune_seeds,
-        candidates=candidates, val_scores=val_scores, chosen=chosen, config=osp.relpath(args.config, ROOT),
-        epochs=args.epochs, data_kwargs=data_kwargs, start_kwargs=start_kwargs,
-        per_seed={str(k): v for k, v in per_seed.items()}, seconds=round(time.time() - t0, 1))
+    def results(seeds: Sequence[int], arms: Dict[str, list], **extra) -> dict:
+        arms = dict(arms)
+        for b in ('point', 'image'):
+            arms[f'gain_{b}'] = [None if f is None or z is None else f - z
+                                 for f, z in zip(arms[f'final_{b}'], arms[f'zero_shot_{b}'])]
+        baselines = dict(final_point='zero_shot_point', final_image='zero_shot_image',
+                         final_combined='zero_shot_combined', final_fused_prob='zero_shot_combined',
+                         final_fused_joint='zero_shot_combined', no2d_final_point='zero_shot_point',
+                         nomask_final_point='zero_shot_point', nomask_final_image='zero_shot_image')
+        return transfer.make_results(
+            'top-1 accuracy (%)', seeds, arms, split='test',
+            baselines={k: v for k, v in baselines.items() if k in arms}, chance=100.0 / len(classes), scale=1.0,
+            select_on=args.select_on, tune_seeds=args.tune_seeds, candidates=candidates, val_scores=val_scores,
+            chosen=chosen, config=osp.relpath(args.config, ROOT), epochs=args.epochs, data_kwargs=data_kwargs,
+            start_kwargs=start_kwargs, per_seed={str(k): v for k, v in per_seed.items()},
+            seconds=round(time.time() - t0, 1), **extra)
+
+    done_arms: Dict[str, list] = {}
+
+    def one_seed_and_interim(seed: int) -> Dict[str, Optional[float]]:
+        out = one_seed(seed)
+        for k, v in out.items():
+            done_arms.setdefault(k, [None] * (len(per_seed) - 1)).append(v)
+        if 3 <= len(per_seed) < len(args.seeds):  # an interim file in the same schema, if the run is cut short
+            done = [s for s in args.seeds if s in per_seed]
+            transfer.write_results(args.out, results(done, done_arms, complete=False, seeds_planned=args.seeds))
+        return out
+
+    arms = transfer.run_seeds(args.seeds, one_seed_and_interim)
+    return results(args.seeds, arms, complete=True)

@@ -109,3 +109,54 @@ def test_protocol_end_to_end(tiny_data, tmp_path):
                         '--out', str(tmp_path / 'x.json'), '--work-dir', str(work)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and 'overlap' in r.stderr
+
+
+def test_protocol_selects_on_val_and_writes_interim_results(tmp_path, monkeypatch):
+    """The protocol's bookkeeping with the runs replaced by stubs: the rule is chosen from val scores of the tuning
+    seeds only, every arm has one value per seed, and an interim file in the common schema exists after 3 seeds."""
+    import argparse
+
+    from mmxmodal_bench import transfer
+    from mmxmodal_bench.protocols import crossmost as proto
+    calls = []
+
+    def fake_prepare(work, seed, classes, data_kwargs, start_kwargs):
+        return dict(data_dir=str(tmp_path / f'seed{seed}' / 'data'), start_info={}, seconds=0.0)
+
+    def fake_arm(args, data_dir, seed, rule, ablation, split, tag):
+        calls.append((seed, split, ablation, rule['threshold']))
+        if split == 'val':  # threshold 0.8 is better on val
+            v = 60.0 if rule['threshold'] == 0.8 else 50.0
+            return dict(pts_acc=v, img_acc=v), []
+        assert rule['threshold'] == 0.8, rule
+        m = dict(pts_acc=70.0 + seed, img_acc=40.0, combined_acc=65.0, fused_prob_acc=65.0, fused_joint_acc=66.0)
+        rec = [dict(epoch=1, counts=dict(num=10.0, accepted_from_img=2.0, accepted_from_pts=6.0))]
+        return m, rec
+    monkeypatch.setattr(proto, 'prepare_seed', fake_prepare)
+    monkeypatch.setattr(proto, 'run_arm', fake_arm)
+    monkeypatch.setattr(proto, 'start_checkpoint', lambda cfg, out: out)
+    monkeypatch.setattr(proto, 'seed_config', lambda *a, **k: None)
+    monkeypatch.setattr(proto, 'evaluate', lambda cfg, ckpt, wd, split: dict(pts_acc=60.0, img_acc=20.0,
+                                                                               combined_acc=55.0))
+    seen_interim = []
+    real_write = transfer.write_results
+
+    def spy_write(path, res):
+        seen_interim.append(json.loads(json.dumps(res)))
+        return real_write(path, res)
+    monkeypatch.setattr(transfer, 'write_results', spy_write)
+    args = argparse.Namespace(config=proto.CONFIG, seeds=[0, 1, 2, 3], tune_seeds=[100], thresholds=[0.5, 0.8],
+                              point_weights=[1.0], setting=None, epochs=1, no_ablations=False, threads=1,
+                              data_kwargs='{}', start_kwargs='{}', work_dir=str(tmp_path), select_on='val',
+                              out=str(tmp_path / 'r.json'))
+    res = proto.run(args)
+    assert res['chosen'] == dict(threshold=0.8, point_weight=1.0) and res['complete'] is True
+    assert {c[0] for c in calls if c[1] == 'val'} == {100}  # only the tuning seed is scored on val
+    assert res['arms']['final_point'] == [70.0, 71.0, 72.0, 73.0]
+    assert res['arms']['gain_point'] == [10.0, 11.0, 12.0, 13.0]
+    assert res['arms']['pl_share_image'] == [25.0] * 4
+    assert len(seen_interim) == 1 and seen_interim[0]['seeds'] == [0, 1, 2]
+    assert seen_interim[0]['complete'] is False
+    args.tune_seeds = [3]
+    with pytest.raises(transfer.ProtocolError, match='overlap'):
+        proto.run(args)
