@@ -182,6 +182,9 @@ def generate(out_dir: str, seed: int = 0, classes: Optional[Sequence[str]] = Non
                 return meta
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
+    stale = osp.join(out_dir, 'start_info.json')  # a start made on other data (mmxmodal_bench.crossmost_start)
+    if osp.isfile(stale):
+        os.remove(stale)
     src = make_source(seed, classes, source_per_class, source_views, image_size, num_points)
     np.savez_compressed(osp.join(out_dir, 'source.npz'), **{k: v for k, v in src.items() if k != 'captions'})
     with open(osp.join(out_dir, 'source_captions.json'), 'w') as f:
