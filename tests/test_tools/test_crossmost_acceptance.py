@@ -37,7 +37,9 @@ def acceptance_report(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((work / 'acceptance.json').read_text())
     print('[crossmost acceptance] seed', seed, json.dumps({k: rep[k] for k in (
-        'a0', 'final', 'img_encoder_drift', 'point_encoder_drift')}), json.dumps(rep['pseudo_labels'][-1]))
+        'a0', 'final', 'img_encoder_drift', 'point_encoder_drift')}), json.dumps(rep['pseudo_labels'][-1]),
+        json.dumps({k: (v[0], v[-1]) for k, v in rep['selftrain_losses'].items()}),
+        'max pl_rate_pts', max(r['pl_rate_pts'] for r in rep['pseudo_labels']))
     return rep
 
 
