@@ -21,12 +21,15 @@ Writes ``<work-dir>/acceptance.json``; with ``--check`` exits 1 unless the point
 """
 import argparse
 import copy
+import glob
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -81,6 +84,52 @@ def student_checkpoint(ckpt: str) -> str:
     return out
 
 
+def _latest_log_dir(work_dir: str) -> Optional[str]:
+    """The newest ``<work_dir>/<timestamp>/`` folder mmengine wrote (None if there is none)."""
+    runs = sorted(d for d in glob.glob(osp.join(work_dir, '*')) if osp.isdir(osp.join(d, 'vis_data')))
+    return runs[-1] if runs else None
+
+
+def epoch_losses(work_dir: str) -> Dict[str, List[float]]:
+    """Per-epoch mean of every logged ``loss*`` scalar of a run (``vis_data/scalars.json``), in epoch order."""
+    log_dir = _latest_log_dir(work_dir)
+    sums: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))
+    if log_dir is None:
+        return {}
+    with open(osp.join(log_dir, 'vis_data', 'scalars.json')) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'epoch' not in rec or 'lr' not in rec:  # training records only
+                continue
+            for k, v in rec.items():
+                if k.startswith('loss'):
+                    sums[k][int(rec['epoch'])].append(float(v))
+    return {k: [sum(v[e]) / len(v[e]) for e in sorted(v)] for k, v in sums.items()}
+
+
+def pseudo_label_epochs(work_dir: str) -> List[dict]:
+    """The per-epoch records of ``PseudoLabelMonitorHook`` (``pseudo_labels.jsonl``) of a run."""
+    log_dir = _latest_log_dir(work_dir)
+    path = osp.join(log_dir, 'pseudo_labels.jsonl') if log_dir else ''
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(ln) for ln in f if ln.strip()]
+
+
+def param_drift(ckpt_a: str, ckpt_b: str, prefix: str) -> float:
+    """Relative change ``||w_b - w_a|| / ||w_a||`` of the float parameters under ``prefix`` of two checkpoints."""
+    import torch
+    a = torch.load(ckpt_a, map_location='cpu', weights_only=False)['state_dict']
+    b = torch.load(ckpt_b, map_location='cpu', weights_only=False)['state_dict']
+    keys = [k for k in a if k.startswith(prefix) and k in b and a[k].is_floating_point()]
+    if not keys:
+        raise KeyError(f'no parameter under {prefix!r} in {ckpt_a}')
+    num = sum(float((b[k].float() - a[k].float()).pow(2).sum()) for k in keys)
+    den = sum(float(a[k].float().pow(2).sum()) for k in keys)
+    return (num / max(den, 1e-12)) ** 0.5
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=DEFAULT_CONFIG)
@@ -94,8 +143,8 @@ def main() -> None:
     p.add_argument('--check', action='store_true')
     p.add_argument('--start-checkpoint', default=None,
                    help='reuse a start classifier written by an earlier run (skips steps 2-3)')
-    p.add_argument('--threads', type=int, default=1,
-                   help='torch CPU threads (1 is fastest on a shared 2-core machine)')
+    p.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS') or 1),
+                   help='torch CPU threads (default: OMP_NUM_THREADS, else 1)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = p.parse_args()
     import torch
@@ -171,6 +220,10 @@ def main() -> None:
                   shot_labels=start_meta['labels'], warmup_epochs=args.warmup_epochs,
                   selftrain_epochs=st.train_cfg.max_epochs, a0=a0, final=final, gain=gain, passed=ok,
                   final_student=final_student,
+                  selftrain_losses=epoch_losses(st.work_dir),
+                  pseudo_labels=pseudo_label_epochs(st.work_dir),
+                  img_encoder_drift=param_drift(start_ckpt, last, 'img_encoder.'),
+                  point_encoder_drift=param_drift(start_ckpt, last, 'point_encoder.'),
                   seconds=dict(warmup=round(t_warm, 1), selftrain=round(t_self, 1),
                                total=round(time.time() - t0, 1)))
     with open(osp.join(work, 'acceptance.json'), 'w') as f:

@@ -321,12 +321,23 @@ class CrossMoST(ModeDispatchModel):
     def _pseudo_label_stats(self, pl: dict, p_img: Tensor, p_pts: Tensor,
                             data_samples: Optional[SampleList]) -> Dict[str, float]:
         """Counts for ``PseudoLabelMonitorHook``; ground truth (where present) is only compared here."""
+        from_pts = pl['from_points']
+        joint = self.pl_cfg.get('mode', 'joint') == 'joint'
         stats = dict(num=float(p_img.shape[0]), img_accepted=float(pl['img_mask'].sum()),
-                     pts_accepted=float(pl['pts_mask'].sum()), from_pts=float(pl['from_points'].sum()))
+                     pts_accepted=float(pl['pts_mask'].sum()), from_pts=float(from_pts.sum()))
+        if joint:  # one label per sample for both students, given by the 2D or by the 3D teacher
+            accepted = pl['pts_mask']
+            stats.update(accepted_from_img=float((accepted & ~from_pts).sum()),
+                         accepted_from_pts=float((accepted & from_pts).sum()))
         gt = self._gt_labels(data_samples, p_img.device)
         if gt is not None:
             known = gt >= 0
             stats['labelled'] = float(known.sum())
+            if joint:  # accuracy of the accepted labels by the teacher that gave them
+                for src, sel in (('img', ~from_pts), ('pts', from_pts)):
+                    acc = pl['pts_mask'] & sel & known
+                    stats[f'from_{src}_labelled_accepted'] = float(acc.sum())
+                    stats[f'from_{src}_correct'] = float(((pl['pts_labels'] == gt) & acc).sum())
             stats['teacher_img_correct'] = float(((p_img.argmax(1) == gt) & known).sum())
             stats['teacher_pts_correct'] = float(((p_pts.argmax(1) == gt) & known).sum())
             for m in ('img', 'pts'):
@@ -343,21 +354,21 @@ class CrossMoST(ModeDispatchModel):
 
     # ------------------------------------------------------------------ inference
     def predict_logits(self, inputs: dict) -> Dict[str, Tensor]:
-        """(first-view) logits of each branch and the combined classifier: ``img``, ``pts``, ``combined``
-        (combined = log of the mean softmax for ``test_fusion='prob'``, mean logits for ``'logit'``, log softmax of
-        the more confident branch for ``'joint'``)."""
+        """(first-view) logits of each branch and of the 2D+3D fusions: ``img``, ``pts``, ``fused_prob`` (log of
+        the mean softmax), ``fused_logit`` (mean logits), ``fused_joint`` (log softmax of the more confident branch,
+        the point score times the pseudo-label rule's ``point_weight``) and ``combined`` (the one chosen by
+        ``test_fusion``)."""
         emb = self.extract_feat(inputs)
         li, lp = self.classifier(emb['img']), self.classifier(emb['pts'])
-        if self.test_fusion == 'prob':
-            comb = torch.log((li.softmax(-1) + lp.softmax(-1)) / 2)
-        elif self.test_fusion == 'joint':  # the pseudo-label rule's choice of modality, without its threshold
-            pi, pp = li.log_softmax(-1), lp.log_softmax(-1)
-            from_pts = joint_pseudo_labels(pi.exp(), pp.exp(), mode='joint',
-                                           point_weight=self.pl_cfg.get('point_weight', 1.0))['from_points']
-            comb = torch.where(from_pts.unsqueeze(-1), pp, pi)
-        else:
-            comb = (li + lp) / 2
-        return dict(img=li, pts=lp, combined=comb)
+        pi, pp = li.log_softmax(-1), lp.log_softmax(-1)
+        # the pseudo-label rule's choice of modality, without its threshold
+        from_pts = joint_pseudo_labels(pi.exp(), pp.exp(), mode='joint',
+                                       point_weight=self.pl_cfg.get('point_weight', 1.0))['from_points']
+        fused = dict(prob=torch.log((li.softmax(-1) + lp.softmax(-1)) / 2),
+                     joint=torch.where(from_pts.unsqueeze(-1), pp, pi),
+                     logit=(li + lp) / 2)
+        return dict(img=li, pts=lp, combined=fused[self.test_fusion],
+                    **{f'fused_{k}': v for k, v in fused.items()})
 
     def predict(self, inputs: dict, data_samples: Optional[SampleList] = None) -> SampleList:
         """Sets ``pred_label_{img,pts,combined}`` and ``pred_score_{...}`` (softmax) on each data sample

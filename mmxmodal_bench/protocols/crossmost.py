@@ -1,0 +1,258 @@
+"""Cross-MoST: label-free self-training from a zero-shot start on a shifted target, every arm over seeds.
+
+    python tools/eval_transfer.py crossmost --seeds 0 1 2 3 4 --tune-seeds 100 101 \
+        --out benchmarks/results/crossmost_transfer.json
+
+Fixed before running (docs/crossmost.md):
+
+* Per seed: the source and target sets (:mod:`mmxmodal_bench.crossmost_data`), the small source CLIP and the
+  ULIP-style point alignment (:mod:`mmxmodal_bench.crossmost_start`), the self-training randomness.
+* The zero-shot start (CLIP text embeddings of the target class names) is evaluated on the target test split:
+  ``zero_shot_point``, ``zero_shot_image``.
+* Choice of the joint rule's ``threshold`` x ``point_weight`` (``--thresholds``, ``--point-weights``): each
+  candidate self-trains on the tuning seeds (disjoint from the reported seeds; refused otherwise) and is scored by
+  the mean of the point and image accuracy of the EMA teacher on the target VAL split; the best is used for every
+  reported seed. ``--setting T,W`` skips the search (a choice made earlier on val: say so in the report).
+* Reported seeds: the configured method (``final_point``, ``final_image``, ``final_combined`` = the config's
+  ``test_fusion``, plus ``final_fused_prob`` / ``final_fused_joint``), ``pl_share_image`` (share of the accepted
+  pseudo-labels given by the 2D teacher over the run, %), ``pl_acc_image`` / ``pl_acc_point`` (their accuracy
+  against the held-back train labels, %), and the ablations ``no2d_final_point`` (3D self-training alone: the point
+  teacher labels the point student, the image tower frozen, no alignment, no masked image modelling) and
+  ``nomask_final_point`` / ``nomask_final_image`` (no masked image or point modelling).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .. import transfer
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs/crossmost/crossmost_tinyclip-dgcnn_1xb16-10e_synthetic-shift.py')
+
+
+def add_arguments(p) -> None:
+    p.add_argument('--config', default=CONFIG)
+    p.add_argument('--tune-seeds', type=int, nargs='+', default=[100], help='seeds of the val search only')
+    p.add_argument('--thresholds', type=float, nargs='+', default=[0.5, 0.8])
+    p.add_argument('--point-weights', type=float, nargs='+', default=[1.0])
+    p.add_argument('--setting', default=None, help='THRESHOLD,POINT_WEIGHT: skip the val search')
+    p.add_argument('--epochs', type=int, default=None, help='self-training epochs (default: the config)')
+    p.add_argument('--no-ablations', action='store_true')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--data-kwargs', default='{}', help='json kwargs of crossmost_data.generate (smaller sets)')
+    p.add_argument('--start-kwargs', default='{"clip_epochs": 15, "ulip_epochs": 15}',
+                   help='json kwargs of crossmost_start.make_start')
+
+
+# ------------------------------------------------------------------------------------------------- building blocks
+def seed_config(config: str, data_dir: str, seed: int, epochs: Optional[int] = None, pseudo_label=None,
+                ablation: Optional[str] = None):
+    """The config pointed at the generated files of one seed, with the chosen rule and an optional ablation."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.data_dir = data_dir = osp.abspath(data_dir)
+    for key, root in (('train_dataloader', 'target'), ('test_dataloader', 'target'), ('val_dataloader', 'target_val')):
+        cfg[key].dataset.data_root = osp.join(data_dir, root, 'modelnet40_ply_hdf5_2048')
+        cfg[key].dataset.views_dir = osp.join(data_dir, root, 'modelnet40_views')
+    cfg.model.img_encoder.local_dir = osp.join(data_dir, 'source_clip')
+    ulip = osp.join(data_dir, 'ulip_dgcnn.pth')
+    for k in ('point_encoder', 'point_proj'):
+        if cfg.model[k].get('init_cfg'):
+            cfg.model[k].init_cfg.checkpoint = ulip
+    cfg.randomness = dict(seed=seed)
+    if epochs is not None:
+        cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = epochs
+        for s in cfg.param_scheduler:
+            s.T_max = s.end = epochs
+        cfg.default_hooks.checkpoint.interval = epochs
+    if pseudo_label is not None:
+        cfg.model.pseudo_label.update(pseudo_label)
+    if ablation == 'no2d':  # 3D self-training alone
+        rule = cfg.model.pseudo_label  # the point teacher alone, with the joint rule's point threshold
+        cfg.model.pseudo_label = dict(mode='separate', pts_threshold=rule.threshold / rule.get('point_weight', 1.0),
+                                      img_threshold=2.0)
+        cfg.model.img_encoder.frozen = True
+        cfg.model.loss_mim = cfg.model.loss_align = None
+        cfg.model.branch_weights = dict(img=0.0, pts=1.0)
+    elif ablation == 'nomask':
+        cfg.model.loss_mim = cfg.model.loss_mpm = None
+    elif ablation is not None:
+        raise ValueError(f'unknown ablation {ablation!r}')
+    return cfg
+
+
+def start_checkpoint(cfg, out: str) -> str:
+    """Build the model of ``cfg`` (CLIP, ULIP point encoder, text classifier), run its ``init_weights`` and save it:
+    the zero-shot start."""
+    import torch
+    import mmxmodal  # noqa: F401
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    model.init_weights()
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(crossmost_start='zero-shot: CLIP text embeddings of '
+                                                             'the target class names, ULIP-aligned point encoder')),
+               out)
+    return out
+
+
+def evaluate(cfg, ckpt: str, work_dir: str, split: str = 'test') -> Dict[str, float]:
+    """Top-1 (%) of every branch of the model in ``ckpt`` on the target ``split`` (``val`` or ``test``)."""
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir, cfg.load_from = work_dir, ckpt
+    cfg.custom_hooks = []
+    cfg.visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    if split == 'val':
+        cfg.test_dataloader = cfg.val_dataloader
+    elif split != 'test':
+        raise ValueError(split)
+    runner = Runner.from_cfg(cfg)
+    return {k.split('/')[-1]: float(v) for k, v in runner.test().items()}
+
+
+def selftrain(cfg, start: str, work_dir: str) -> Tuple[str, List[dict]]:
+    """Self-train from ``start`` without labels -> (last checkpoint (EMA teacher), per-epoch pseudo-label log)."""
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir, cfg.load_from = work_dir, start
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # val is scored once, by the caller
+    cfg.train_cfg.pop('val_interval', None)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    last = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    path = osp.join(runner.log_dir, 'pseudo_labels.jsonl')
+    records = [json.loads(x) for x in open(path)] if osp.isfile(path) else []
+    return last, records
+
+
+def pseudo_label_summary(records: Sequence[dict]) -> Dict[str, Optional[float]]:
+    """Over the whole run: share (%) of accepted pseudo-labels from the 2D teacher and the accuracy (%) of the
+    labels given by each teacher against the held-back train labels."""
+    tot = {}
+    for r in records:
+        for k, v in r.get('counts', {}).items():
+            tot[k] = tot.get(k, 0.0) + v
+    acc = tot.get('accepted_from_img', 0.0) + tot.get('accepted_from_pts', 0.0)
+
+    def ratio(a: str, b: str) -> Optional[float]:
+        return 100.0 * tot[a] / tot[b] if tot.get(b, 0.0) > 0 else None
+    return dict(pl_share_image=100.0 * tot.get('accepted_from_img', 0.0) / acc if acc > 0 else 0.0,
+                pl_rate=100.0 * acc / tot['num'] if tot.get('num') else None,
+                pl_acc_image=ratio('from_img_correct', 'from_img_labelled_accepted'),
+                pl_acc_point=ratio('from_pts_correct', 'from_pts_labelled_accepted'))
+
+
+def prepare_seed(work: str, seed: int, classes: Sequence[str], data_kwargs: dict, start_kwargs: dict) -> dict:
+    from ..crossmost_data import generate
+    from ..crossmost_start import make_start
+    data_dir = osp.join(work, f'seed{seed}', 'data')
+    t = time.time()
+    generate(data_dir, seed=seed, classes=classes, **data_kwargs)
+    info = make_start(data_dir, seed=seed, **start_kwargs)
+    return dict(data_dir=data_dir, start_info=info, seconds=round(time.time() - t, 1))
+
+
+def run_arm(args, data_dir: str, seed: int, rule: dict, ablation: Optional[str], split: str,
+            tag: str) -> Tuple[Dict[str, float], List[dict]]:
+    cfg = seed_config(args.config, data_dir, seed, args.epochs, rule, ablation)
+    wd = osp.join(osp.dirname(data_dir), tag)
+    start = start_checkpoint(cfg, osp.join(wd, 'start.pth'))
+    last, records = selftrain(cfg, start, osp.join(wd, 'selftrain'))
+    return evaluate(cfg, last, osp.join(wd, f'eval_{split}'), split), records
+
+
+# ------------------------------------------------------------------------------------------------------- protocol
+def run(args) -> dict:
+    import torch
+    from mmengine.config import Config
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    if set(args.tune_seeds) & set(args.seeds):
+        raise transfer.ProtocolError(f'tuning seeds {args.tune_seeds} overlap the reported seeds {args.seeds}')
+    classes = list(Config.fromfile(args.config).class_names)
+    data_kwargs, start_kwargs = json.loads(args.data_kwargs), json.loads(args.start_kwargs)
+    work = osp.abspath(args.work_dir)
+    t0 = time.time()
+
+    # 1. the joint rule's threshold x point weight, chosen on val with the tuning seeds
+    candidates = [dict(threshold=t, point_weight=w) for t in args.thresholds for w in args.point_weights]
+    val_scores: Dict[str, float] = {}
+    if args.setting:
+        t, w = (float(x) for x in args.setting.split(','))
+        chosen = dict(threshold=t, point_weight=w)
+    else:
+        for cand in candidates:
+            key = f'threshold={cand["threshold"]},point_weight={cand["point_weight"]}'
+            vals = []
+            for s in args.tune_seeds:
+                prep = prepare_seed(work, s, classes, data_kwargs, start_kwargs)
+                m, _ = run_arm(args, prep['data_dir'], s, cand, None, 'val', f'tune_{key}')
+                vals.append((m['pts_acc'] + m['img_acc']) / 2)
+                print(f'[crossmost protocol] tune seed {s} {key}: val {m}', flush=True)
+            val_scores[key] = sum(vals) / len(vals)
+        best = transfer.select_on_val(val_scores, split=args.select_on)
+        chosen = candidates[list(val_scores).index(best)]
+    print(f'[crossmost protocol] chosen on val: {chosen} (val scores {val_scores})', flush=True)
+
+    # 2. the reported seeds, test split, measured once with the chosen rule
+    per_seed = {}
+
+    def one_seed(seed: int) -> Dict[str, Optional[float]]:
+        prep = prepare_seed(work, seed, classes, data_kwargs, start_kwargs)
+        cfg = seed_config(args.config, prep['data_dir'], seed, args.epochs, chosen)
+        start = start_checkpoint(cfg, osp.join(work, f'seed{seed}', 'start.pth'))
+        z = evaluate(cfg, start, osp.join(work, f'seed{seed}', 'eval_zero_shot'), 'test')
+        f, records = run_arm(args, prep['data_dir'], seed, chosen, None, 'test', 'full')
+        out = dict(zero_shot_point=z['pts_acc'], zero_shot_image=z['img_acc'],
+                   zero_shot_combined=z['combined_acc'], final_point=f['pts_acc'], final_image=f['img_acc'],
+                   final_combined=f['combined_acc'], final_fused_prob=f['fused_prob_acc'],
+                   final_fused_joint=f['fused_joint_acc'], **pseudo_label_summary(records))
+        if not args.no_ablations:
+            a, _ = run_arm(args, prep['data_dir'], seed, chosen, 'no2d', 'test', 'no2d')
+            out['no2d_final_point'] = a['pts_acc']
+            a, _ = run_arm(args, prep['data_dir'], seed, chosen, 'nomask', 'test', 'nomask')
+            out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
+        per_seed[seed] = dict(start=prep['start_info'], pseudo_labels=records, arms=out)
+        print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
+        with open(osp.join(work, 'partial.json'), 'w') as f:  # what is done so far, if the run is cut short
+            json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
+        return out
+
+    def results(seeds: Sequence[int], arms: Dict[str, list], **extra) -> dict:
+        arms = dict(arms)
+        for b in ('point', 'image'):
+            arms[f'gain_{b}'] = [None if f is None or z is None else f - z
+                                 for f, z in zip(arms[f'final_{b}'], arms[f'zero_shot_{b}'])]
+        baselines = dict(final_point='zero_shot_point', final_image='zero_shot_image',
+                         final_combined='zero_shot_combined', final_fused_prob='zero_shot_combined',
+                         final_fused_joint='zero_shot_combined', no2d_final_point='zero_shot_point',
+                         nomask_final_point='zero_shot_point', nomask_final_image='zero_shot_image')
+        return transfer.make_results(
+            'top-1 accuracy (%)', seeds, arms, split='test',
+            baselines={k: v for k, v in baselines.items() if k in arms}, chance=100.0 / len(classes), scale=1.0,
+            select_on=args.select_on, tune_seeds=args.tune_seeds, candidates=candidates, val_scores=val_scores,
+            chosen=chosen, config=osp.relpath(args.config, ROOT), epochs=args.epochs, data_kwargs=data_kwargs,
+            start_kwargs=start_kwargs, per_seed={str(k): v for k, v in per_seed.items()},
+            seconds=round(time.time() - t0, 1), **extra)
+
+    done_arms: Dict[str, list] = {}
+
+    def one_seed_and_interim(seed: int) -> Dict[str, Optional[float]]:
+        out = one_seed(seed)
+        for k, v in out.items():
+            done_arms.setdefault(k, [None] * (len(per_seed) - 1)).append(v)
+        if 3 <= len(per_seed) < len(args.seeds):  # an interim file in the same schema, if the run is cut short
+            done = [s for s in args.seeds if s in per_seed]
+            transfer.write_results(args.out, results(done, done_arms, complete=False, seeds_planned=args.seeds))
+        return out
+
+    arms = transfer.run_seeds(args.seeds, one_seed_and_interim)
+    return results(args.seeds, arms, complete=True)
