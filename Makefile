@@ -31,9 +31,11 @@ demo: env
 	$(PY) tools/demo.py --work-dir work_dirs/demo
 
 data: env
-	$(PY) tools/create_synthetic_data.py objects --out-dir data/synthetic_objects --num-objects 300 --seed 0
-	$(PY) tools/create_synthetic_data.py nuscenes --out-dir data/synthetic-nuscenes --num-scenes 10 --samples-per-scene 4 --sweeps 3 --seed 0
+	$(PY) tools/create_synthetic_data.py objects --out-dir data/synthetic_objects --num-objects 320 --seed 0
+	$(PY) tools/create_synthetic_data.py objects --out-dir data/synthetic_objects_hard --class-set hard --num-objects 480 --seed 0 --num-points 1024 --image-size 64 --num-views 4 --cls-views 1 --cls-train-per-class 24 --cls-test-per-class 20 --no-scanobjectnn
+	$(PY) tools/create_synthetic_data.py nuscenes --out-dir data/synthetic_nuscenes --num-scenes 4 --samples-per-scene 10 --sweeps 3 --seed 0
 	$(PY) tools/create_synthetic_data.py kitti --out-dir data/synthetic-kitti --num-scenes 10 --samples-per-scene 4 --seed 0
+	$(PY) tools/create_synthetic_data.py semantickitti --out-dir data/synthetic-semantickitti --seed 0
 
 benchmark: env
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
