@@ -26,4 +26,4 @@ max_epochs = 6
 # choice and switches it off (train_cfg.val_interval above max_epochs); it runs once at the end for monitoring.
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0, by_epoch=True, begin=0, end=max_epochs)]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=2, max_keep_ckpts=-1))
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=2, max_keep_ckpts=-1))

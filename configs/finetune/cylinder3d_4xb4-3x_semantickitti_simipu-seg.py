@@ -13,3 +13,5 @@ model = dict(
             dict(type='CheckedPretrained', name='voxel_encoder', checkpoint=pretrained, prefix='voxel_encoder.'),
             dict(type='CheckedPretrained', name='backbone', checkpoint=pretrained, prefix='backbone.'),
         ]))
+# the project's reliability hooks (docs/reliability.md): atomic checkpoint saves, fail fast on empty shards
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'), shard_check=dict(type='ShardCheckHook'))

@@ -54,6 +54,7 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr *
                         begin=0, end=max_epochs)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(type='LoggerHook', interval=5),
-                     checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+                     checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs, max_keep_ckpts=1),
+                     shard_check=dict(type='ShardCheckHook'))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -7,3 +7,5 @@ custom_imports = dict(imports=['mmxmodal'], allow_failed_imports=False)
 
 pretrained = 'work_dirs/simipu_r50-minkunet34-w32_8xb2-20e_semantickitti/epoch_20.pth'
 model = dict(backbone=dict(init_cfg=dict(type='CheckedPretrained', checkpoint=pretrained, prefix='backbone.')))
+# the project's reliability hooks (docs/reliability.md): atomic checkpoint saves, fail fast on empty shards
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'), shard_check=dict(type='ShardCheckHook'))

@@ -13,6 +13,7 @@ train_pipeline = [
     dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4, backend_args=backend_args),
     dict(type='ValidatePoints', check_finite=True, min_points=1, stage='as loaded'),
     dict(type='PointShuffle'),
+    dict(type='ValidateImages'),  # complete files, 3 channels, size agrees with cam2img
     dict(type='LoadMultiViewImageFromFiles', to_float32=False, num_views=1, backend_args=backend_args),
     dict(type='MultiViewImageAug', final_shape=img_final_shape, scale_range=(1.0, 1.2), crop_mode='random',
          flip_ratio=0.5, pad_size_divisor=32),

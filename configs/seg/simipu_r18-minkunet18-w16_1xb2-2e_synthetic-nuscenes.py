@@ -56,6 +56,7 @@ train_pipeline = [
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
     dict(type='ValidatePoints', check_finite=False, min_points=1, stage='after PointsRangeFilter'),
     dict(type='PointShuffle'),
+    dict(type='ValidateImages'),  # complete files, 3 channels, size agrees with cam2img
     dict(type='LoadMultiViewImageFromFiles', to_float32=False, num_views=6, backend_args=backend_args),
     dict(type='MultiViewImageAug', final_shape=img_final_shape, scale_range=(1.0, 1.2), crop_mode='random',
          flip_ratio=0.5, pad_size_divisor=32),
@@ -81,7 +82,8 @@ test_evaluator = None
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1),
+    shard_check=dict(type='ShardCheckHook'))
 log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

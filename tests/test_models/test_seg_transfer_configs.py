@@ -114,6 +114,12 @@ def test_stock_configs_differ_only_by_init_cfg():
         a_model.pop('init_cfg', None)
         a_model['backbone'].pop('init_cfg', None)
         assert a_model == b_model
+        # besides init_cfg, only the project's reliability hooks (docs/reliability.md): the atomic drop-in for
+        # CheckpointHook and the shard check
+        a_hooks, b_hooks = a.pop('default_hooks'), b.pop('default_hooks')
+        assert a_hooks.pop('shard_check') == dict(type='ShardCheckHook')
+        assert a_hooks.pop('checkpoint') == dict(b_hooks.pop('checkpoint'), type='AtomicCheckpointHook')
+        assert a_hooks == b_hooks
         extra = set(a) - set(b)
         assert extra <= {'custom_imports', 'pretrained'}, extra
         assert {k: a[k] for k in b} == b
