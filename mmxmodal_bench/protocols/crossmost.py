@@ -121,10 +121,13 @@ def evaluate(cfg, ckpt: str, work_dir: str, split: str = 'test') -> Dict[str, fl
 def selftrain(cfg, start: str, work_dir: str) -> Tuple[str, List[dict]]:
     """Self-train from ``start`` without labels -> (last checkpoint (EMA teacher), per-epoch pseudo-label log)."""
     from mmengine.runner import Runner
+
+    from mmxmodal.utils.checkpoint import add_plain_checkpoint_hook
     cfg = copy.deepcopy(cfg)
     cfg.work_dir, cfg.load_from = work_dir, start
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # val is scored once, by the caller
     cfg.train_cfg.pop('val_interval', None)
+    add_plain_checkpoint_hook(cfg)  # checkpoints that load weights-only, as tools/train.py writes them
     runner = Runner.from_cfg(cfg)
     runner.train()
     last = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
