@@ -38,4 +38,8 @@ class FaultInjectionCheckpointHook(AtomicCheckpointHook):
                     f.truncate(size // 2)
         elif name != self.point:
             return
+        if self.sig == signal.SIGINT:
+            # a terminal's Ctrl-C raises KeyboardInterrupt; a process started with SIGINT ignored (a background job
+            # of a non-interactive shell, as CI may run) would otherwise never see it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         os.kill(os.getpid(), self.sig)
