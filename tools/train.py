@@ -124,6 +124,12 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.train()
+    # leave the process group in order: a rank that exits while another is still writing a checkpoint can abort
+    # in gloo's teardown ("terminate called without an active exception")
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
