@@ -179,6 +179,77 @@ def _spconv_native_cpu(group: str) -> Optional[str]:
     return None
 
 
+# ----------------------------------------------------------------------------------------------- mmcv _ext on CPU
+class _CpuFallbackExt:
+    """Stands for ``mmcv._ext`` in one mmcv / mmdet3d module: the named kernels run the PyTorch version of
+    :mod:`mmxmodal.models.ops.mmcv_cpu_kernels` when their first tensor argument is on the CPU, mmcv's compiled
+    kernel otherwise; every other attribute is mmcv's."""
+
+    def __init__(self, ext: Any, cpu_kernels: Dict[str, Callable]) -> None:
+        self._ext = ext
+        for name, cpu_kernel in cpu_kernels.items():
+            setattr(self, name, self._dispatch(getattr(ext, name), cpu_kernel))
+
+    @staticmethod
+    def _dispatch(compiled: Callable, cpu_kernel: Callable) -> Callable:
+
+        @functools.wraps(cpu_kernel)
+        def kernel(*args):
+            first = next((a for a in args if isinstance(a, Tensor)), None)
+            if first is not None and first.is_cuda:
+                return compiled(*args)
+            return cpu_kernel(*args)
+
+        return kernel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ext, name)
+
+
+def _mmcv_ext_group(group: str, modules: Sequence[str], kernels: Sequence[str]) -> Optional[str]:
+    try:
+        import mmcv
+    except ImportError:
+        return 'mmcv is not installed'
+    if not _in_range(mmcv.__version__, '2.0.0', '2.2.0'):
+        return f'written for mmcv 2.0-2.1, found {mmcv.__version__}'
+    from importlib import import_module
+    try:
+        mods = [import_module(m) for m in modules]
+    except ImportError as e:  # mmcv built without ops (mmcv-lite), or no mmdet3d
+        return f'cannot import the kernels\' modules ({e})'
+    from mmxmodal.models.ops import mmcv_cpu_kernels as K
+    for mod in mods:
+        ext = mod.ext_module
+        if isinstance(ext, _CpuFallbackExt):  # installed under another name before
+            continue
+        missing = [k for k in kernels if not hasattr(ext, k)]
+        if missing:
+            return f'{mod.__name__}.ext_module lacks {missing}'
+        # get_indice_pairs_{2,3,4}d_forward share one implementation (the dimension is the indices' width)
+        cpu = {k: getattr(K, 'get_indice_pairs_forward' if k.startswith('get_indice_pairs_') else k)
+               for k in kernels}
+        _set(group, mod, 'ext_module', _CpuFallbackExt(ext, cpu))
+    return None
+
+
+def _mmcv_sparse_conv_cpu(group: str) -> Optional[str]:
+    return _mmcv_ext_group(group, ['mmcv.ops.sparse_ops'], [
+        'get_indice_pairs_2d_forward', 'get_indice_pairs_3d_forward', 'get_indice_pairs_4d_forward',
+        'indice_conv_forward', 'indice_conv_backward'])
+
+
+def _mmcv_dynamic_scatter_cpu(group: str) -> Optional[str]:
+    modules = ['mmcv.ops.scatter_points']
+    try:
+        import mmdet3d
+        if _in_range(mmdet3d.__version__, '1.1.0', '1.5.0'):
+            modules.append('mmdet3d.models.data_preprocessors.voxelize')
+    except ImportError:
+        pass
+    return _mmcv_ext_group(group, modules, ['dynamic_point_to_voxel_forward', 'dynamic_point_to_voxel_backward'])
+
+
 # ----------------------------------------------------------------------------------------------- distributed
 def _init_dist_pytorch_cpu(backend: str, init_backend: str = 'torch', **kwargs) -> None:
     """mmengine's PyTorch-launcher init without ``torch.cuda.set_device``, over gloo."""
@@ -230,6 +301,8 @@ def _gloo_without_cuda(group: str) -> Optional[str]:
 GROUPS: Dict[str, Callable[[str], Optional[str]]] = {
     'mmcv-point-ops': _mmcv_point_ops,
     'spconv-native-cpu': _spconv_native_cpu,
+    'mmcv-sparse-conv-cpu': _mmcv_sparse_conv_cpu,
+    'mmcv-dynamic-scatter-cpu': _mmcv_dynamic_scatter_cpu,
     'gloo-without-cuda': _gloo_without_cuda,
 }
 

@@ -22,6 +22,8 @@ NAMED = {
     'SparseConvolution.forward': "__import__('spconv.pytorch.conv', fromlist=['x']).SparseConvolution"
                                  ".__dict__['forward']",
 }
+for _mod in ('mmcv.ops.sparse_ops', 'mmcv.ops.scatter_points', 'mmdet3d.models.data_preprocessors.voxelize'):
+    NAMED[f'{_mod}.ext_module'] = f"__import__('{_mod}', fromlist=['x']).ext_module"
 for _mod, _cls in (('ball_query', 'BallQuery'), ('furthest_point_sample', 'FurthestPointSampling'),
                    ('furthest_point_sample', 'FurthestPointSamplingWithDist'), ('gather_points', 'GatherPoints'),
                    ('group_points', 'GroupingOperation'), ('knn', 'KNN'), ('three_interpolate', 'ThreeInterpolate'),
@@ -88,7 +90,7 @@ def test_import_mmxmodal_changes_no_upstream_object():
 
 
 def test_opt_in_cpu_support_is_the_only_change_and_reverts():
-    """``import mmxmodal.cpu`` changes exactly the documented objects (on a machine without CUDA all three
+    """``import mmxmodal.cpu`` changes exactly the documented objects (on a machine without CUDA all five
     groups), and ``uninstall()`` restores every one of them."""
     import torch
     out = _run('import mmxmodal.cpu')
@@ -96,7 +98,8 @@ def test_opt_in_cpu_support_is_the_only_change_and_reverts():
                                      'ThreeNN', 'GroupingOperation', 'GatherPoints', 'ThreeInterpolate')
                 for m in ('forward', )}
     expected |= {'GroupingOperation.backward', 'GatherPoints.backward', 'ThreeInterpolate.backward',
-                 'SparseConvolution.forward'}
+                 'SparseConvolution.forward', 'mmcv.ops.sparse_ops.ext_module', 'mmcv.ops.scatter_points.ext_module',
+                 'mmdet3d.models.data_preprocessors.voxelize.ext_module'}
     if not torch.cuda.is_available():
         expected |= {'_init_dist_pytorch', '_init_dist_slurm', 'MMDistributedDataParallel.__init__'}
     assert set(out['NAMED_CHANGED']) == expected
