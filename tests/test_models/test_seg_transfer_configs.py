@@ -35,19 +35,6 @@ def _cfg(path, **options):
     return cfg
 
 
-def _native(model):
-    """spconv's Native algorithm on every layer (CPU); the weight layout is the same for every algorithm."""
-    try:
-        from spconv.core import ConvAlgo
-        from spconv.pytorch.conv import SparseConvolution
-    except ImportError:  # pragma: no cover
-        return model
-    for m in model.modules():
-        if isinstance(m, SparseConvolution):
-            m.algo = ConvAlgo.Native
-    return model
-
-
 def _pretrained_checkpoint(pretrain_cfg, path):
     """A SimIPU-Seg checkpoint (state_dict with spconv's metadata) of the model of ``pretrain_cfg``."""
     from mmdet3d.registry import MODELS
@@ -136,63 +123,69 @@ def test_label_fraction_is_a_fixed_list_of_frames():
 
 
 # ---------------------------------------------------------------------------------------- one CPU iteration
-def write_tiny_semantickitti(root, frames=3, num_points=2500, seed=0):
-    """A tiny SemanticKITTI-layout root (velodyne .bin, .label) and an info pkl of the stock converter's format."""
-    import mmengine
-    rng = np.random.default_rng(seed)
-    raw_ids = np.array([10, 40, 48, 50, 70, 80, 30, 18])
-    data_list = []
-    for f in range(frames):
-        d = osp.join(root, 'sequences', '00')
-        os.makedirs(osp.join(d, 'velodyne'), exist_ok=True)
-        os.makedirs(osp.join(d, 'labels'), exist_ok=True)
-        pts = np.concatenate([rng.uniform([-20, -20, -2], [20, 20, 2], (num_points, 3)),
-                              rng.uniform(0, 1, (num_points, 1))], 1).astype(np.float32)
-        lab = raw_ids[rng.integers(0, len(raw_ids), num_points)].astype(np.uint32)
-        pts.tofile(osp.join(d, 'velodyne', f'{f:06d}.bin'))
-        lab.tofile(osp.join(d, 'labels', f'{f:06d}.label'))
-        data_list.append(dict(lidar_points=dict(lidar_path=f'sequences/00/velodyne/{f:06d}.bin', num_pts_feats=4),
-                              pts_semantic_mask_path=f'sequences/00/labels/{f:06d}.label', sample_idx=f'0{f}'))
-    mmengine.dump(dict(metainfo=dict(DATASET='SemanticKITTI'), data_list=data_list),
-                  osp.join(root, 'semantickitti_infos_train.pkl'))
-    return root
+@pytest.fixture(scope='module')
+def embedded_semantickitti(tmp_path_factory):
+    """The embedded SemanticKITTI root (``tools/create_synthetic_data.py semantickitti``, the generator and info
+    writer of ``data/synthetic-semantickitti``), shrunk: 2 frames per sequence, 128 columns (~8k points a scan)."""
+    import subprocess
+    import sys
+    pytest.importorskip('mmxmodal.datasets.synthetic.semantickitti', reason='needs the SemanticKITTI generator')
+    root = tmp_path_factory.mktemp('sk')
+    r = subprocess.run([sys.executable, 'tools/create_synthetic_data.py', 'semantickitti', '--out-dir', str(root),
+                        '--frames-per-sequence', '2', '--num-azimuths', '128', '--workers', '1'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return str(root)
 
 
 @pytest.mark.parametrize('finetune,prefixes', [
     (FINETUNE_MINK, ('backbone', )),
-    # mmcv 2.1's sparse convolutions (Cylinder3D's Asymm3DSpconv imports them from mmcv.ops) have no CPU kernels
-    pytest.param(FINETUNE_CYL, ('voxel_encoder', 'backbone'), marks=pytest.mark.skipif(
-        not torch.cuda.is_available(), reason='Asymm3DSpconv uses mmcv.ops sparse convs: CUDA only')),
+    # Cylinder3D's mmcv.ops sparse convolutions and dynamic scatters run on the CPU through mmxmodal.cpu
+    # (installed by tests/conftest.py, as by tools/train.py): the stock preprocessor and SegVFE are kept
+    (FINETUNE_CYL, ('voxel_encoder', 'backbone')),
 ])
-def test_one_cpu_training_iteration_of_the_stock_config(tmp_path, finetune, prefixes):
+def test_one_cpu_training_iteration_of_the_stock_config(tmp_path, embedded_semantickitti, finetune, prefixes):
+    """One training iteration of the wheel's stock config (through our finetune config: stock + init_cfg) with the
+    pretrained weights loaded. Changed for the test: the data root (the shrunk embedded root) and, for MinkUNet
+    only, the preprocessor type (the stock one calls ``.cuda()`` in its ``minkunet`` voxelisation)."""
+    import mmxmodal.cpu
     from mmdet3d.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
     from mmengine.optim import build_optim_wrapper
-    root = write_tiny_semantickitti(str(tmp_path / 'sk'))
+    assert {'mmcv-sparse-conv-cpu', 'mmcv-dynamic-scatter-cpu', 'spconv-native-cpu'} <= set(mmxmodal.cpu.installed())
     pretrain = PRETRAIN_MINK if finetune == FINETUNE_MINK else PRETRAIN_CYL
     ckpt = str(tmp_path / 'epoch_1.pth')
     sd = _pretrained_checkpoint(pretrain, ckpt)
     cfg = _cfg(finetune)
+    stock = _cfg(finetune)
     if 'init_cfg' in cfg.model.backbone:
         cfg.model.backbone.init_cfg.checkpoint = ckpt
     if 'init_cfg' in cfg.model:
         for o in cfg.model.init_cfg.override:
             o.checkpoint = ckpt
-    # CPU only: the device-independent voxelisation / scatter (identical results) -- not part of the stock config
-    cfg.model.data_preprocessor.type = 'SegDet3DDataPreprocessor'
-    if 'voxel_encoder' in cfg.model:
-        cfg.model.voxel_encoder.type = 'SegVFEAnyDevice'
+    if finetune == FINETUNE_MINK:
+        cfg.model.data_preprocessor.type = 'SegDet3DDataPreprocessor'
     ds_cfg = cfg.train_dataloader.dataset
-    ds_cfg.data_root = root + '/'
+    ds_cfg.data_root = embedded_semantickitti + '/'
+    # nothing else differs from the stock model
+    a, b = cfg.model.to_dict(), stock.model.to_dict()
+    for m in (a, b):
+        m.pop('init_cfg', None)
+        m['backbone'].pop('init_cfg', None)
+        m['data_preprocessor'].pop('type')
+    assert a == b
+    if finetune == FINETUNE_CYL:
+        assert (cfg.model.data_preprocessor.type, cfg.model.voxel_encoder.type) == ('Det3DDataPreprocessor', 'SegVFE')
     _scope()
     dataset = DATASETS.build(ds_cfg)
     np.random.seed(0)
     torch.manual_seed(0)
     batch = pseudo_collate([dataset[0], dataset[1]])
-    model = _native(MODELS.build(cfg.model))
+    model = MODELS.build(cfg.model)
     model.init_weights()
     _check_drop_in(model, sd, prefixes)
-    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith('backbone.')}
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.split('.')[0] in prefixes}
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     model.train()
     log_vars = model.train_step(batch, optim)
@@ -200,6 +193,14 @@ def test_one_cpu_training_iteration_of_the_stock_config(tmp_path, finetune, pref
     changed = [k for k, v in model.state_dict().items() if k in before and v.dtype.is_floating_point
                and not torch.equal(v, before[k])]
     assert len(changed) > 10  # the backbone trained
+    if finetune == FINETUNE_CYL:
+        assert any(k.startswith('voxel_encoder.') for k in changed)
+    # predict: one label per point (the heads read their voxel maps back to the points)
+    model.eval()
+    with torch.no_grad():
+        outs = model.val_step(batch)
+    for out, pts in zip(outs, batch['inputs']['points']):
+        assert out.pred_pts_seg.pts_semantic_mask.shape == (pts.shape[0], )
 
 
 @pytest.mark.parametrize('name', sorted(f for f in os.listdir(SEG) if f.endswith('.py')))

@@ -7,9 +7,6 @@ import torch
 import mmxmodal  # noqa: F401
 from tests.test_models.test_simipu import _tiny_batch
 
-# mmcv 2.1's sparse convolutions (used by Cylinder3D's Asymm3DSpconv) have no CPU kernels
-needs_cuda_sparse_ops = pytest.mark.skipif(not torch.cuda.is_available(),
-                                           reason="Asymm3DSpconv uses mmcv.ops sparse convs: CUDA only")
 IMG = dict(mean=[103.53, 116.28, 123.675], std=[1., 1., 1.], bgr_to_rgb=False, pad_size_divisor=32)
 
 
@@ -104,7 +101,7 @@ def test_cylindrical_voxelisation_without_labels_in_training():
 
 
 # ------------------------------------------------------------------------------------------------ model
-@pytest.mark.parametrize('branch', ['minkunet', pytest.param('cylinder3d', marks=needs_cuda_sparse_ops)])
+@pytest.mark.parametrize('branch', ['minkunet', 'cylinder3d'])  # Cylinder3D's mmcv sparse convs: mmxmodal.cpu
 def test_simipu_seg_loss_step_trains_every_parameter(branch):
     from mmdet3d.registry import MODELS
     _scope()
@@ -126,11 +123,16 @@ def test_simipu_seg_loss_step_trains_every_parameter(branch):
     with torch.no_grad():
         out = model(data['inputs'], mode='tensor')
     assert out['point_feats'].shape == (6000, 16)
-    rows = data['inputs']['voxels']['point2voxel']
-    torch.testing.assert_close(out['point_feats'], out['voxel_feats'][rows])
+    vd = data['inputs']['voxels']
+    if branch == 'minkunet':  # voxels are the kept points, point2voxel their rows
+        torch.testing.assert_close(out['point_feats'], out['voxel_feats'][vd['point2voxel']])
+    else:  # Cylinder3D: voxels are per point (point2voxel is the identity); points of one voxel site share
+        _, site = torch.unique(vd['coors'], dim=0, return_inverse=True)
+        assert out['voxel_feats'].shape[0] == int(site.max()) + 1
+        first = torch.full((out['voxel_feats'].shape[0], ), 6000).scatter_reduce(0, site, torch.arange(6000), 'amin')
+        torch.testing.assert_close(out['point_feats'], out['point_feats'][first[site]])
 
 
-@needs_cuda_sparse_ops
 def test_simipu_seg_cylinder_point_rows_find_their_own_voxel():
     from mmdet3d.registry import MODELS
     _scope()
@@ -206,3 +208,51 @@ def test_frozen_backbone_segmentor_trains_only_the_head():
     trainable = {n.split('.')[0] for n, p in seg.named_parameters() if p.requires_grad}
     assert trainable == {'decode_head'}
     assert isinstance(seg.decode_head.conv_seg, torch.nn.Linear)  # a linear per-point (per-voxel) head
+
+
+# ------------------------------------------------------------------------------------------------ shipped config
+CYL_NUS = 'configs/seg/simipu_r18-cylinder3d-w16_1xb2-2e_synthetic-nuscenes.py'
+
+
+def test_cylinder3d_pretraining_config_one_cpu_iteration(tmp_path):
+    """One pretraining iteration of the shipped Cylinder3D config on the CPU (mmdet3d's SegVFE scatter and
+    Asymm3DSpconv's mmcv sparse convs through mmxmodal.cpu, installed by tests/conftest.py as by tools/train.py).
+    Only the data root differs: a shrunk embedded nuScenes root (same generator, 2 scenes x 2 samples, 256
+    columns)."""
+    import os
+    import os.path as osp
+    import subprocess
+    import sys
+
+    import mmxmodal.cpu
+    from mmdet3d.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+    assert {'mmcv-sparse-conv-cpu', 'mmcv-dynamic-scatter-cpu'} <= set(mmxmodal.cpu.installed())
+    root_dir = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    data = tmp_path / 'nus'
+    r = subprocess.run([sys.executable, 'tools/create_synthetic_data.py', 'nuscenes', '--out-dir', str(data),
+                        '--num-scenes', '2', '--samples-per-scene', '2', '--sweeps', '0', '--num-azimuths', '256',
+                        '--workers', '1', '--seed', '0'], cwd=root_dir, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=root_dir + os.pathsep + os.environ.get('PYTHONPATH', '')))
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = Config.fromfile(osp.join(root_dir, CYL_NUS))
+    assert cfg.model.backbone.type == 'Asymm3DSpconv' and cfg.model.data_preprocessor.voxel_type == 'cylindrical'
+    cfg.train_dataloader.dataset.data_root = str(data) + '/'
+    _scope()
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    assert all(len(p) > 1000 for p in batch['inputs']['points'])
+    model = MODELS.build(cfg.model)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.split('.')[0] in ('voxel_encoder', 'backbone')}
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    log_vars = model.train_step(batch, optim)
+    assert np.isfinite(float(log_vars['loss'].detach()))
+    assert float(log_vars['npairs_intra']) > 100 and float(log_vars['npairs_inter']) > 100
+    changed = {k.split('.')[0] for k, v in model.state_dict().items() if k in before and v.dtype.is_floating_point
+               and not torch.equal(v, before[k])}
+    assert changed == {'voxel_encoder', 'backbone'}
