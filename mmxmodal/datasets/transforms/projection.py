@@ -13,6 +13,37 @@ from mmdet3d.registry import TRANSFORMS
 from .multiview_image_aug import to_homogeneous_4x4
 
 
+def _project(xyz: np.ndarray, lidar2img: np.ndarray, img_shapes: np.ndarray, min_depth: float,
+             max_depth: Optional[float]) -> Tuple[np.ndarray, ...]:
+    """The projection of :func:`project_points` as (C, N) arrays ``u, v, depth, valid, front`` and the (C, 3, N)
+    homogeneous pixels ``cam``.
+
+    ``u`` / ``v`` are ``cam / depth`` for every entry (meaningless where ``front`` is False: behind the camera,
+    zero depth, beyond ``max_depth``); ``valid`` is :func:`project_points`' mask and reads them only where
+    ``front`` holds.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    lidar2img = np.asarray(lidar2img, dtype=np.float64).reshape(-1, 4, 4)
+    img_shapes = np.asarray(img_shapes).reshape(-1, 2)
+    n_cam = lidar2img.shape[0]
+    # rows 0-2 of every camera's matrix in one GEMM (3C, 4) @ (4, N) -> (C, 3, N), then only unmasked element-wise
+    # ops: an np.einsum over (C, N, 4) took ~23 ms for 6 cameras x 33k points on this project's CPU, and
+    # masked numpy ops (np.where, divide(where=)) cost ~5x plain ones
+    hom_t = np.vstack([xyz.T, np.ones((1, xyz.shape[0]))])
+    cam = (lidar2img[:, :3, :].reshape(-1, 4) @ hom_t).reshape(n_cam, 3, -1)
+    depth = cam[:, 2]
+    front = depth > min_depth
+    if max_depth is not None:
+        front &= depth < max_depth
+    with np.errstate(divide='ignore', invalid='ignore'):
+        u = cam[:, 0] / depth
+        v = cam[:, 1] / depth
+    h = img_shapes[:, 0][:, None].astype(np.float64)
+    w = img_shapes[:, 1][:, None].astype(np.float64)
+    valid = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    return u, v, depth, valid, front, cam
+
+
 def project_points(xyz: np.ndarray, lidar2img: np.ndarray, img_shapes: np.ndarray,
                    min_depth: float = 1e-3, max_depth: Optional[float] = None
                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -27,20 +58,9 @@ def project_points(xyz: np.ndarray, lidar2img: np.ndarray, img_shapes: np.ndarra
     Returns:
         uv (C, N, 2) float64 pixel coordinates (u right, v down), depth (C, N) float64, valid (C, N) bool.
     """
-    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
-    lidar2img = np.asarray(lidar2img, dtype=np.float64).reshape(-1, 4, 4)
-    img_shapes = np.asarray(img_shapes).reshape(-1, 2)
-    hom = np.concatenate([xyz, np.ones((xyz.shape[0], 1))], axis=1)  # (N, 4)
-    cam = np.einsum('cij,nj->cni', lidar2img, hom)  # (C, N, 4)
-    depth = cam[..., 2]
-    valid = depth > min_depth
-    if max_depth is not None:
-        valid &= depth < max_depth
-    safe = np.where(valid, depth, 1.0)
-    uv = cam[..., :2] / safe[..., None]
-    h = img_shapes[:, 0][:, None].astype(np.float64)
-    w = img_shapes[:, 1][:, None].astype(np.float64)
-    valid &= (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+    u, v, depth, valid, front, cam = _project(xyz, lidar2img, img_shapes, min_depth, max_depth)
+    # where the point is not in front: the homogeneous value (divided by 1), as this function always returned
+    uv = np.stack([np.where(front, u, cam[:, 0]), np.where(front, v, cam[:, 1])], axis=-1)
     return uv, depth, valid
 
 
@@ -89,13 +109,13 @@ class ProjectPointsToCameras(BaseTransform):
             shapes = np.asarray(results['valid_shape']).reshape(-1, 2)
         else:
             shapes = np.tile(np.asarray(results['img_shape'][:2]), (len(lidar2img), 1))
-        uv, depth, valid = project_points(xyz, lidar2img, shapes, self.min_depth, self.max_depth)
+        u, v, depth, valid = _project(xyz, lidar2img, shapes, self.min_depth, self.max_depth)[:4]
         if self.time_dim is not None:
             valid &= (np.asarray(tensor[:, self.time_dim]) == 0)[None]
         cam_idx, pt_idx = np.nonzero(valid)
         results['proj_point_idx'] = pt_idx.astype(np.int64)
         results['proj_cam_idx'] = cam_idx.astype(np.int64)
-        results['proj_uv'] = uv[cam_idx, pt_idx].astype(np.float32)
+        results['proj_uv'] = np.stack([u[cam_idx, pt_idx], v[cam_idx, pt_idx]], axis=-1).astype(np.float32)
         results['proj_depth'] = depth[cam_idx, pt_idx].astype(np.float32)
         return results
 

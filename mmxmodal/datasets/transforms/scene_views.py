@@ -103,7 +103,8 @@ class GlobalTwoViews(BaseTransform):
         views = []
         for mat in mats:
             view = points.clone()
-            view.tensor[:, :3] = view.tensor.new_tensor(apply_view_matrix(xyz, mat))
+            if not np.array_equal(mat, np.eye(4)):  # the identity gives back the same (finite) float32 values
+                view.tensor[:, :3] = view.tensor.new_tensor(apply_view_matrix(xyz, mat))
             views.append(view)
         results['points'], results['points_view2'] = views
         results['view_trans'] = np.stack(mats)
