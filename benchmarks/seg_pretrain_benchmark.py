@@ -3,7 +3,10 @@ machinery, and the data pipeline time per frame.
 
     python benchmarks/seg_pretrain_benchmark.py [--config ...] [--repeats 3] [--steps 5]
 
-Measured on the embedded SemanticKITTI root (``tools/create_synthetic_data.py semantickitti``), batch 2:
+Measured on the embedded SemanticKITTI root (``tools/create_synthetic_data.py semantickitti``, 1 camera) or, with
+``--config configs/seg/simipu_r18-minkunet18-w16_1xb2-2e_synthetic-nuscenes.py --data-root ...``, an embedded
+nuScenes root (six cameras; ``tools/create_synthetic_data.py nuscenes --num-azimuths 1140`` gives ~35k-point
+scans), batch 2:
 
 - ``samples_per_s``: a full pretraining step (data preprocessor with voxelisation of both views, both LiDAR views
   through the MinkUNet, the image backbone, pair sampling, point-pixel correspondences, both InfoNCE losses,
@@ -12,7 +15,9 @@ Measured on the embedded SemanticKITTI root (``tools/create_synthetic_data.py se
   backbones (MinkUNet on both views, ResNet on the images) on the same preprocessed batch with a trivial loss --
   what correspondence, sampling and losses add (aim <= 1.3);
 - ``pipeline_ms_per_frame``: ``dataset[i]`` (loading scan and image, augmentation, projection to the camera, the
-  two views, packing) per frame, one process;
+  two views, packing) per frame, one process, wall time; ``pipeline_cpu_ms_per_frame`` the same in CPU time of
+  the process (what one core spends, independent of other jobs on a shared machine), and
+  ``pipeline_breakdown_cpu_ms`` in the results file splits it by transform (one value per repeat);
 - ``peak_rss_mib``: the process's peak resident memory after the timed steps (``ru_maxrss``).
 
 Each is measured ``--repeats`` times (one value per repeat in the results file); results in
@@ -66,12 +71,36 @@ def main(argv=None) -> int:
     bs = int(cfg.train_dataloader.batch_size)
     n_frames = len(dataset)
 
-    def pipeline_ms() -> float:
-        t0 = time.perf_counter()
+    # time spent in each pipeline transform (its ``transform``), accumulated while ``pipeline_ms`` runs
+    spent: dict = {}
+    timing = [False]
+    for t in dataset.pipeline.transforms:
+        inner = t.transform
+
+        def timed(results, _inner=inner, _name=type(t).__name__):
+            t0 = time.process_time()
+            out = _inner(results)
+            if timing[0]:
+                spent[_name] = spent.get(_name, 0.0) + time.process_time() - t0
+            return out
+
+        t.transform = timed
+    breakdown: dict = {}
+
+    def pipeline_ms():
+        """Wall and CPU (process) milliseconds per frame; the CPU time is what one core spends, whatever else
+        runs on the machine."""
+        spent.clear()
+        timing[0] = True
+        t0, c0 = time.perf_counter(), time.process_time()
         k = min(n_frames, 8)
         for i in range(k):
             dataset[i]
-        return (time.perf_counter() - t0) / k * 1000
+        wall, cpu = (time.perf_counter() - t0) / k * 1000, (time.process_time() - c0) / k * 1000
+        timing[0] = False
+        for name, sec in spent.items():
+            breakdown.setdefault(name, []).append(sec / k * 1000)
+        return wall, cpu
 
     batches = [pseudo_collate([dataset[(i * bs + j) % n_frames] for j in range(bs)]) for i in range(args.steps)]
 
@@ -106,22 +135,32 @@ def main(argv=None) -> int:
 
     full_step(batches[0])  # warm-up (allocations, spconv tables)
     model_steps(True)
-    rows = dict(samples_per_s=[], step_over_bare=[], pipeline_ms_per_frame=[], peak_rss_mib=[])
+    rows = dict(samples_per_s=[], step_over_bare=[], pipeline_ms_per_frame=[], pipeline_cpu_ms_per_frame=[],
+                peak_rss_mib=[])
     for r in range(args.repeats):
         t = sum(full_step(b) for b in batches)
         rows['samples_per_s'].append(len(batches) * bs / t)
         bare = model_steps(True)
         ours = model_steps(False)
         rows['step_over_bare'].append(ours / bare)
-        rows['pipeline_ms_per_frame'].append(pipeline_ms())
+        wall, cpu = pipeline_ms()
+        rows['pipeline_ms_per_frame'].append(wall)
+        rows['pipeline_cpu_ms_per_frame'].append(cpu)
         rows['peak_rss_mib'].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print_log(f'repeat {r}: ' + ', '.join(f'{k} {v[-1]:.3f}' for k, v in rows.items()), 'current')
     pts = [len(dataset[i]['inputs']['points']) for i in range(min(n_frames, 4))]
+    raw_pts = []  # points of the scan file (before range filtering)
+    for i in range(min(n_frames, 4)):
+        info = dataset.get_data_info(i)
+        path = info['lidar_points']['lidar_path']
+        raw_pts.append(int(np.fromfile(path, dtype=np.float32).size // info['lidar_points'].get('num_pts_feats', 5)))
     res = transfer.make_results(
         'throughput', list(range(args.repeats)), rows, split='train',
-        units=dict(samples_per_s='samples/s', step_over_bare='x', pipeline_ms_per_frame='ms', peak_rss_mib='MiB'),
+        units=dict(samples_per_s='samples/s', step_over_bare='x', pipeline_ms_per_frame='ms',
+                   pipeline_cpu_ms_per_frame='ms', peak_rss_mib='MiB'),
         repeats_are='timing repeats (the "seeds" field lists repeat indices)', batch_size=bs,
-        steps_per_repeat=args.steps, points_per_scan=int(np.mean(pts)), threads=torch.get_num_threads(),
+        steps_per_repeat=args.steps, points_per_scan=int(np.mean(pts)), points_per_scan_file=int(np.mean(raw_pts)),
+        pipeline_breakdown_cpu_ms=breakdown, threads=torch.get_num_threads(),
         cameras=int(len(dataset[0]['data_samples'].metainfo.get('cam_names', ['CAM2']))),
         config=args.config, machine=f'{os.cpu_count()} cores, CPU, OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}')
     transfer.write_results(osp.join(ROOT, args.out), res)
