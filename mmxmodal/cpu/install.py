@@ -219,17 +219,14 @@ def _mmcv_ext_group(group: str, modules: Sequence[str], kernels: Sequence[str]) 
     except ImportError as e:  # mmcv built without ops (mmcv-lite), or no mmdet3d
         return f'cannot import the kernels\' modules ({e})'
     from mmxmodal.models.ops import mmcv_cpu_kernels as K
-    for mod in mods:
-        ext = mod.ext_module
-        if isinstance(ext, _CpuFallbackExt):  # installed under another name before
-            continue
-        missing = [k for k in kernels if not hasattr(ext, k)]
+    for mod in mods:  # check every module before patching any (a group is installed whole or not at all)
+        missing = [k for k in kernels if not hasattr(mod.ext_module, k)]
         if missing:
             return f'{mod.__name__}.ext_module lacks {missing}'
-        # get_indice_pairs_{2,3,4}d_forward share one implementation (the dimension is the indices' width)
-        cpu = {k: getattr(K, 'get_indice_pairs_forward' if k.startswith('get_indice_pairs_') else k)
-               for k in kernels}
-        _set(group, mod, 'ext_module', _CpuFallbackExt(ext, cpu))
+    # get_indice_pairs_{2,3,4}d_forward share one implementation (the dimension is the indices' width)
+    cpu = {k: getattr(K, 'get_indice_pairs_forward' if k.startswith('get_indice_pairs_') else k) for k in kernels}
+    for mod in mods:
+        _set(group, mod, 'ext_module', _CpuFallbackExt(mod.ext_module, cpu))
     return None
 
 
