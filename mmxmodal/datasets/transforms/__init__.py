@@ -14,3 +14,4 @@ from .projection import ProjectPointsToCameras, project_points  # noqa: F401
 from .pack_paired_scene import PackPairedSceneInputs  # noqa: F401
 from .validate import ValidateImages, ValidatePoints  # noqa: F401
 from .seg_checks import CheckPointSegMask  # noqa: F401
+from .superpixels import LoadSuperpixels, slic_superpixels  # noqa: F401

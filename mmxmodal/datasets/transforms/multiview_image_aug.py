@@ -71,6 +71,8 @@ class MultiViewImageAug(BaseTransform):
         - ``img``: list of (H, W, 3) arrays, all of one shape.
         - ``cam2img``, ``lidar2img``, ``img_aug_mat``: lists of 4x4 float64 (camera -> augmented pixels,
           LiDAR -> augmented pixels, original pixels -> augmented pixels; all on ``(u d, v d, d, 1)``).
+        - ``superpixels`` (only when present, :class:`LoadSuperpixels`): np.int32 (num_cams, H, W), the maps
+          through the same resize (nearest) / crop / flip, -1 on padding.
         - ``valid_shape`` (np.int64 (num_cams, 2)): ``(h, w)`` of the image content (without padding) per
           camera, the bounds used for projection validity.
         - ``img_shape``, ``pad_shape``: ``(H, W)`` of the stacked images; ``flip`` (list[bool]),
@@ -120,26 +122,33 @@ class MultiViewImageAug(BaseTransform):
             return excess
         return excess // 2
 
-    def _augment_one(self, img: np.ndarray, draw) -> Tuple[np.ndarray, np.ndarray, dict]:
+    def _augment_one(self, img: np.ndarray, draw, seg: Optional[np.ndarray] = None
+                     ) -> Tuple[np.ndarray, np.ndarray, dict, Optional[np.ndarray]]:
         h, w = img.shape[:2]
         mult, fx, fy, flip = draw
         base = 1.0 if self.final_shape is None else max(self.final_shape[0] / h, self.final_shape[1] / w)
         new_w, new_h = max(1, int(round(w * base * mult))), max(1, int(round(h * base * mult)))
         if (new_w, new_h) != (w, h):
             img = mmcv.imresize(img, (new_w, new_h), interpolation=self.interpolation)
+            if seg is not None:  # label map: nearest neighbour
+                rows = np.minimum(((np.arange(new_h) + 0.5) * h / new_h).astype(np.int64), h - 1)
+                cols = np.minimum(((np.arange(new_w) + 0.5) * w / new_w).astype(np.int64), w - 1)
+                seg = seg[rows[:, None], cols[None, :]]
         sx, sy = new_w / w, new_h / h
         if self.final_shape is not None:
             out_h, out_w = self.final_shape
             x0, y0 = self._offset(new_w - out_w, fx, 'x'), self._offset(new_h - out_h, fy, 'y')
             img = img[y0:y0 + out_h, x0:x0 + out_w]
+            seg = None if seg is None else seg[y0:y0 + out_h, x0:x0 + out_w]
         else:
             x0 = y0 = 0
         ch, cw = img.shape[:2]
         if flip:
             img = mmcv.imflip(img, direction='horizontal')
+            seg = None if seg is None else seg[:, ::-1]
         mat = image_aug_matrix((sx, sy), (x0, y0), float(cw) if flip else None)
         meta = dict(scale_factor=(sx, sy), crop_offset=(x0, y0), flip=flip, valid_shape=(ch, cw))
-        return np.ascontiguousarray(img), mat, meta
+        return np.ascontiguousarray(img), mat, meta, None if seg is None else np.ascontiguousarray(seg)
 
     def transform(self, results: dict) -> dict:
         imgs = results['img']
@@ -150,13 +159,17 @@ class MultiViewImageAug(BaseTransform):
         for key in ('cam2img', 'lidar2cam'):
             if key not in results or len(results[key]) != n:
                 raise KeyError(f'MultiViewImageAug needs results[{key!r}] with one matrix per camera ({n})')
+        segs = results.get('superpixels')
+        if segs is not None and len(segs) != n:
+            raise KeyError(f'MultiViewImageAug: {n} images but {len(segs)} superpixel maps')
         shared = self._draw() if self.same_aug_all_cams else None
-        out_imgs, aug_mats, metas = [], [], []
-        for img in imgs:
-            img, mat, meta = self._augment_one(img, shared or self._draw())
+        out_imgs, aug_mats, metas, out_segs = [], [], [], []
+        for i, img in enumerate(imgs):
+            img, mat, meta, seg = self._augment_one(img, shared or self._draw(), None if segs is None else segs[i])
             out_imgs.append(img)
             aug_mats.append(mat)
             metas.append(meta)
+            out_segs.append(seg)
         # pad everything to one shape (final_shape, then the divisor)
         out_h = max(im.shape[0] for im in out_imgs)
         out_w = max(im.shape[1] for im in out_imgs)
@@ -168,6 +181,10 @@ class MultiViewImageAug(BaseTransform):
                     for im in out_imgs]
         cam2img = [m @ to_homogeneous_4x4(k) for m, k in zip(aug_mats, results['cam2img'])]
         results['img'] = out_imgs
+        if segs is not None:  # (num_cams, H, W) int32, -1 on padding
+            results['superpixels'] = np.stack([
+                np.pad(sg, ((0, pad_h - sg.shape[0]), (0, pad_w - sg.shape[1])), constant_values=-1)
+                for sg in out_segs]).astype(np.int32)
         results['img_aug_mat'] = aug_mats
         results['cam2img'] = cam2img
         results['lidar2img'] = [k @ to_homogeneous_4x4(l2c) for k, l2c in zip(cam2img, results['lidar2cam'])]

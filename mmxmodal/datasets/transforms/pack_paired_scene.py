@@ -8,7 +8,8 @@ from ..robust import check_scene_pairing
 PAIRED_SCENE_META_KEYS = ('sample_idx', 'token', 'lidar_path', 'img_path', 'cam_names', 'num_pts_feats',
                           'cam2img', 'lidar2cam', 'lidar2img', 'img_aug_mat', 'ori_cam2img', 'img_shape',
                           'pad_shape', 'valid_shape', 'scale_factor', 'crop_offset', 'flip', 'view_trans',
-                          'proj_point_idx', 'proj_cam_idx', 'proj_uv', 'proj_depth', 'box_type_3d', 'box_mode_3d')
+                          'proj_point_idx', 'proj_cam_idx', 'proj_uv', 'proj_depth', 'superpixels', 'box_type_3d',
+                          'box_mode_3d')
 
 
 @TRANSFORMS.register_module()

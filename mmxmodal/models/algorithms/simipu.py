@@ -25,6 +25,7 @@ voxel / BEV cell, pixels in one feature cell), which would otherwise be indistin
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
@@ -83,6 +84,37 @@ def sample_pixel_features(feat: Tensor, img_idx: Tensor, uv: Tensor, input_hw: T
     return out
 
 
+def _disjoint_keys(pix_keys: List[Tensor], pt_keys: List[Tensor]) -> Tuple[Tensor, Tensor]:
+    """Concatenate per-sample superpixel keys, shifting each sample past the largest key of the ones before."""
+    off, out_pix, out_pt = 0, [], []
+    for kp, kq in zip(pix_keys, pt_keys):
+        out_pix.append(kp + off)
+        out_pt.append(kq + off)
+        both = torch.cat([kp, kq])
+        off += int(both.max()) + 1 if both.numel() else 0
+    return torch.cat(out_pix), torch.cat(out_pt)
+
+
+def _common_keys(pix_keys: Tensor, pt_keys: Tensor) -> Tuple[int, Tensor, Tensor]:
+    """Keys present on both sides -> (how many, row of each pixel key among them or -1, same for points)."""
+    common = torch.unique(pt_keys)
+    common = common[torch.isin(common, pix_keys)]
+
+    def rows(keys: Tensor) -> Tensor:
+        if common.numel() == 0:
+            return torch.full_like(keys, -1)
+        pos = torch.searchsorted(common, keys).clamp(max=common.numel() - 1)
+        return torch.where(common[pos] == keys, pos, torch.full_like(keys, -1))
+    return common.numel(), rows(pix_keys), rows(pt_keys)
+
+
+def _scatter_mean(x: Tensor, index: Tensor, n: int) -> Tensor:
+    """(M, D) rows averaged into (n, D) by ``index`` (every row of the result has at least one member)."""
+    out = x.new_zeros((n, x.shape[1])).index_add_(0, index, x)
+    cnt = torch.bincount(index, minlength=n).clamp(min=1).to(x.dtype)
+    return out / cnt[:, None]
+
+
 class _ViewPoints:
     """Point features of one LiDAR view: validity and duplicate keys for all points, features on demand."""
 
@@ -117,6 +149,9 @@ class SimIPU(BaseModel):
         max_pairs_intra / max_pairs_inter: positives per process and step (candidates are sampled before any
             feature is gathered; ``None`` = all).
         dedup: drop positives that would share a feature with another positive.
+        loss_superpixel: optional SLidR-style superpixel-pooled contrast (e.g. ``SampledInfoNCELoss``), added to
+            the point-pixel term as ``loss_superpixel``; needs ``LoadSuperpixels`` in the pipeline (see
+            :meth:`superpixel_contrast`). None: off.
         data_preprocessor: ``PairedSceneDataPreprocessor`` (a ``Det3DDataPreprocessor``).
     """
 
@@ -138,6 +173,7 @@ class SimIPU(BaseModel):
                  max_pairs_intra: Optional[int] = 4096,
                  max_pairs_inter: Optional[int] = 4096,
                  dedup: bool = True,
+                 loss_superpixel: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -183,6 +219,7 @@ class SimIPU(BaseModel):
         self.max_pairs_intra = max_pairs_intra
         self.max_pairs_inter = max_pairs_inter
         self.dedup = dedup
+        self.loss_superpixel = MODELS.build(loss_superpixel) if loss_superpixel is not None else None
 
     # ---------------------------------------------------------------------------------------- image branch
     def extract_img_feats(self, imgs: Tensor) -> List[Tensor]:
@@ -329,8 +366,75 @@ class SimIPU(BaseModel):
         e_pt = self.inter_point_proj(view1.features(pt_sel))
         loss_inter, acc_inter = self.loss_inter(e_img, e_pt)
         loss_inter = loss_inter + sum(f.sum() * 0 for f in img_feats)
-        return dict(loss_intra=loss_intra, loss_inter=loss_inter, acc_intra=acc_intra, acc_inter=acc_inter,
-                    npairs_intra=z1.new_tensor(float(z1.shape[0])), npairs_inter=z1.new_tensor(float(e_pt.shape[0])))
+        losses = dict(loss_intra=loss_intra, loss_inter=loss_inter, acc_intra=acc_intra, acc_inter=acc_inter,
+                      npairs_intra=z1.new_tensor(float(z1.shape[0])),
+                      npairs_inter=z1.new_tensor(float(e_pt.shape[0])))
+        if self.loss_superpixel is not None:
+            loss_sp, acc_sp, n_sp = self.superpixel_contrast(view1, img_feats, data_samples, num_cams, input_hw)
+            losses.update(loss_superpixel=loss_sp + sum(f.sum() * 0 for f in img_feats), acc_superpixel=acc_sp,
+                          nsuperpixels=z1.new_tensor(float(n_sp)))
+        return losses
+
+    def superpixel_contrast(self, view1: _ViewPoints, img_feats: List[Tensor], data_samples: list, num_cams: int,
+                            input_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor, int]:
+        """SLidR's superpixel-driven contrast: point and pixel embeddings averaged per superpixel, InfoNCE between
+        the two averages of each superpixel that holds at least one projected point (the other superpixels are
+        negatives).
+
+        Needs ``superpixels`` in the metainfo (:class:`~mmxmodal.datasets.transforms.LoadSuperpixels`, carried by
+        ``MultiViewImageAug``): (num_cams, H, W) ids, -1 on padding. Pixels: the centres of the finest feature
+        map's cells, all levels sampled there (as the point-pixel term) and projected by ``img_proj``; points: the
+        valid projections of view 1 (``proj_*``), projected by ``inter_point_proj``. Embeddings are L2-normalised
+        before averaging (SLidR).
+
+        Returns:
+            (weighted loss, top-1 accuracy, number of superpixel pairs).
+        """
+        finest = img_feats[int(torch.tensor([f.shape[-1] for f in img_feats]).argmax())]
+        stride = 2.0**round(math.log2(input_hw[1] / finest.shape[-1]))
+        fh, fw = finest.shape[-2:]
+        dev = finest.device
+        pix_keys, pix_emb, pt_keys, pt_sel = [], [], [], []
+        for b, ds in enumerate(data_samples):
+            meta = ds.metainfo
+            if 'superpixels' not in meta:
+                raise KeyError('loss_superpixel needs superpixel maps: add LoadSuperpixels to the pipeline before '
+                               'MultiViewImageAug')
+            sp = torch.as_tensor(np.asarray(meta['superpixels']), dtype=torch.long, device=dev)  # (C, H, W)
+            n_sp = int(sp.max()) + 1 if sp.numel() else 0
+            # pixels: finest-cell centres
+            ys = (torch.arange(fh, device=dev, dtype=torch.float32) + 0.5) * stride
+            xs = (torch.arange(fw, device=dev, dtype=torch.float32) + 0.5) * stride
+            yi = ys.long().clamp(max=sp.shape[1] - 1)
+            xi = xs.long().clamp(max=sp.shape[2] - 1)
+            grid = sp[:, yi][:, :, xi]  # (C, fh, fw)
+            cam, gy, gx = torch.nonzero(grid >= 0, as_tuple=True)
+            pix_keys.append(cam * n_sp + grid[cam, gy, gx])
+            if cam.numel():
+                uv = torch.stack([xs[gx], ys[gy]], 1)
+                f = torch.cat([sample_pixel_features(lvl, cam + b * num_cams, uv, input_hw) for lvl in img_feats], 1)
+                pix_emb.append(F.normalize(self.img_proj(f), dim=1))
+            # points: valid projections of view 1
+            pidx = torch.as_tensor(meta['proj_point_idx'], dtype=torch.long, device=dev)
+            pcam = torch.as_tensor(meta['proj_cam_idx'], dtype=torch.long, device=dev)
+            puv = torch.as_tensor(meta['proj_uv'], dtype=torch.float32, device=dev)
+            keep = view1.valid[b][pidx] if pidx.numel() else torch.zeros(0, dtype=torch.bool, device=dev)
+            pidx, pcam, puv = pidx[keep], pcam[keep], puv[keep]
+            u = puv[:, 0].long().clamp(0, sp.shape[2] - 1)
+            v = puv[:, 1].long().clamp(0, sp.shape[1] - 1)
+            sid = sp[pcam, v, u] if pidx.numel() else pidx
+            ok = sid >= 0
+            pt_sel.append(pidx[ok])
+            pt_keys.append(pcam[ok] * n_sp + sid[ok])
+        # keys must not collide across samples: offset every sample by the previous samples' key range
+        pix_keys, pt_keys = _disjoint_keys(pix_keys, pt_keys)
+        e_pt = F.normalize(self.inter_point_proj(view1.features(pt_sel)), dim=1)
+        e_pix = torch.cat(pix_emb) if pix_emb else e_pt.new_zeros((0, e_pt.shape[1]))
+        common, pix_inv, pt_inv = _common_keys(pix_keys, pt_keys)
+        pooled_pix = _scatter_mean(e_pix[pix_inv >= 0], pix_inv[pix_inv >= 0], common)
+        pooled_pt = _scatter_mean(e_pt[pt_inv >= 0], pt_inv[pt_inv >= 0], common)
+        loss, acc = self.loss_superpixel(pooled_pt, pooled_pix)
+        return loss + e_pt.sum() * 0 + e_pix.sum() * 0, acc, common
 
     def forward(self, inputs: dict, data_samples: Optional[list] = None, mode: str = 'tensor'):
         if mode == 'loss':

@@ -73,8 +73,8 @@ class SimIPUSeg(SimIPU):
         backbone_channels: feature size per voxel of ``backbone`` (MinkUNet: last decoder channel; Cylinder3D:
             ``4 * base_channels``, DDCM output concatenated with the last up block).
         voxel_encoder: ``SegVFE`` for Cylinder3D (None for MinkUNet).
-        point_proj / inter_point_proj / img_proj / loss_intra / loss_inter / max_pairs_* / dedup: as
-            :class:`SimIPU`.
+        point_proj / inter_point_proj / img_proj / loss_intra / loss_inter / max_pairs_* / dedup /
+            loss_superpixel: as :class:`SimIPU`.
         data_preprocessor: :class:`~mmxmodal.models.data_preprocessors.PairedSegDataPreprocessor`.
     """
 
@@ -94,6 +94,7 @@ class SimIPUSeg(SimIPU):
                  max_pairs_intra: Optional[int] = 4096,
                  max_pairs_inter: Optional[int] = 4096,
                  dedup: bool = True,
+                 loss_superpixel: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         BaseModel.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -120,6 +121,7 @@ class SimIPUSeg(SimIPU):
         self.max_pairs_intra = max_pairs_intra
         self.max_pairs_inter = max_pairs_inter
         self.dedup = dedup
+        self.loss_superpixel = MODELS.build(loss_superpixel) if loss_superpixel is not None else None
 
     # ---------------------------------------------------------------------------------------- LiDAR branch
     def extract_voxel_feats(self, voxel_dict: Dict[str, Tensor], batch_size: int):
