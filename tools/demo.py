@@ -542,8 +542,8 @@ class Demo:
 
     # --------------------------------------------------------------------------------------------- figures
     def step_figures(self) -> bool:
-        from mmxmodal.datasets.synthetic.visualize import save_object_grid
-        from mmxmodal.datasets.synthetic.visualize_scene import save_lidar_on_cameras
+        from mmxmodal_bench.synthetic.visualize import save_object_grid
+        from mmxmodal_bench.synthetic.visualize_scene import save_lidar_on_cameras
         reused = True
         out = self.fig('lidar_on_cameras.png')
         if not (self.reuse_ok('figures') and osp.isfile(out)):
