@@ -35,10 +35,11 @@ SHAPENET_SYNSETS: Dict[str, str] = {
     '04554684': 'washer',
 }
 
-_IMG_EXTS = ('.png', '.jpg', '.jpeg')
+#: image file extensions of rendered views
+IMG_EXTS = ('.png', '.jpg', '.jpeg')
 
 
-def _build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> List[Callable]:
+def build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> List[Callable]:
     """Build dict transforms with the mmdet3d registry (works without a default scope)."""
     return [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in (pipeline or [])]
 
@@ -93,7 +94,7 @@ class ShapeNetRenderDataset(RobustDatasetMixin, BaseDataset):
         self.use_synset_label = use_synset_label
         meta = dict(classes=tuple(SHAPENET_SYNSETS.get(s, s) for s in found), synsets=tuple(found))
         meta.update(metainfo or {})
-        super().__init__(data_root=data_root, metainfo=meta, pipeline=_build_pipeline(pipeline),
+        super().__init__(data_root=data_root, metainfo=meta, pipeline=build_pipeline(pipeline),
                          test_mode=test_mode, lazy_init=lazy_init, **kwargs)
 
     def _views(self, synset: str, obj: str) -> Optional[List[str]]:
@@ -112,7 +113,7 @@ class ShapeNetRenderDataset(RobustDatasetMixin, BaseDataset):
                 if absent:
                     problem = f'{listing} lists missing files: {absent[:5]}'
             else:
-                names = sorted(n for n in present if n.lower().endswith(_IMG_EXTS))
+                names = sorted(n for n in present if n.lower().endswith(IMG_EXTS))
             if problem is None and not names:
                 problem = f'no rendered images in {folder}'
         if problem is not None:
