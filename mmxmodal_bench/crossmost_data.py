@@ -1,6 +1,6 @@
 """Cross-MoST bench data: a captioned SOURCE set and a shifted, unlabelled TARGET set of synthetic objects.
 
-Built from the public functions of :mod:`mmxmodal.datasets.synthetic.objects` (``build_object``,
+Built from the public functions of :mod:`mmxmodal_bench.synthetic.objects` (``build_object``,
 ``sample_surface``, ``random_cameras``, ``render``, ``partial_scan``); every object comes from its own random
 stream ``(seed, set, index)``, so the sets are disjoint object instances.
 
@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmxmodal.datasets.synthetic import objects as synth
+from mmxmodal_bench.synthetic import objects as synth
 
 CAPTION_TEMPLATES = (
     'a photo of a {}.',

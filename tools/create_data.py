@@ -9,7 +9,7 @@ from there), e.g.::
     python tools/create_data.py kitti --root-path ./data/kitti --out-dir ./data/kitti --extra-tag kitti
     python tools/create_data.py semantickitti --root-path ./data/semantickitti --extra-tag semantickitti
 
-SemanticKITTI: the infos of ``mmxmodal.datasets.synthetic.semantickitti.create_semantickitti_infos`` (the stock
+SemanticKITTI: the infos of ``mmxmodal.datasets.converters.semantickitti.create_semantickitti_infos`` (the stock
 converter's entries plus ``images['CAM2']`` from each sequence's calib.txt) for the sequences of ``splits.json``
 (a generated root) or the stock splits (train 00-07, 09, 10 / val 08 / test 11-21, test unlabelled), or given with
 ``--train-seqs 0,1 --val-seqs 8 --test-seqs 11 --labelled-test``; ``--stock`` runs mmdet3d's own converter instead
@@ -24,7 +24,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
-from mmxmodal.datasets.synthetic.infos import create_kitti_infos, create_nuscenes_infos  # noqa: E402
+from mmxmodal.datasets.converters.kitti import create_kitti_infos  # noqa: E402
+from mmxmodal.datasets.converters.nuscenes import create_nuscenes_infos  # noqa: E402
 
 
 def _seqs(text):
@@ -80,7 +81,7 @@ def main():
 
 
 def _semantickitti(args, tag):
-    from mmxmodal.datasets.synthetic import semantickitti as sk
+    from mmxmodal.datasets.converters import semantickitti as sk
     if args.stock:
         return list(sk.stock_semantickitti_infos(args.root_path, args.out_dir, info_prefix=tag,
                                                  verbose=True)['pkls'].values())

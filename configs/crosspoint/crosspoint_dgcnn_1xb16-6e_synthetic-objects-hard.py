@@ -1,5 +1,5 @@
 # CrossPoint on the 'hard' embedded objects (32 classes in confusable families, see
-# mmxmodal/datasets/synthetic/objects.py), sized for 2 CPU cores: DGCNN (k 16, emb 256, 256 points, 512-d global
+# mmxmodal_bench/synthetic/objects.py), sized for 2 CPU cores: DGCNN (k 16, emb 256, 256 points, 512-d global
 # feature) + ResNet-18 on 64 x 64 renders, 6 epochs of 480 objects (180 iterations of 16), a checkpoint every
 # 2 epochs. The transfer protocol (tools/eval_transfer.py crosspoint) trains this config per seed, picks the
 # checkpoint on the validation rows and measures the held-out test objects; see docs/crosspoint.md.

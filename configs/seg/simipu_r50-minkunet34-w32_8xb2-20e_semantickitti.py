@@ -1,7 +1,7 @@
 # SimIPU pretraining of the stock MinkUNet-34 (w32, spconv; the backbone of the wheel's
 # minkunet34_w32_spconv_8xb2-laser-polar-mix-3x_semantickitti.py) with ResNet-50 on SemanticKITTI sequences
 # 00-07, 09, 10: LiDAR + image_2 (P2, Tr) from the project's SemanticKITTI infos with cameras
-# (mmxmodal.datasets.synthetic.semantickitti.create_semantickitti_infos works on a real root too).
+# (mmxmodal.datasets.converters.semantickitti.create_semantickitti_infos works on a real root too).
 _base_ = ['./simipu_r18-minkunet18-w16_1xb2-10e_synthetic-semantickitti.py']
 
 data_root = 'data/semantickitti/'

@@ -24,7 +24,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from .robust import RobustDatasetMixin
-from .shapenet_render import _IMG_EXTS, _build_pipeline
+from .shapenet_render import IMG_EXTS, build_pipeline
 
 MODELNET40_CLASSES = (
     'airplane', 'bathtub', 'bed', 'bench', 'bookshelf', 'bottle', 'bowl', 'car', 'chair', 'cone', 'cup',
@@ -94,7 +94,7 @@ class _H5ObjectDataset(RobustDatasetMixin, BaseDataset):
         self.with_normals = with_normals
         self.num_shots = num_shots
         self.shot_seed = shot_seed
-        super().__init__(data_root=data_root, metainfo=metainfo, pipeline=_build_pipeline(pipeline), **kwargs)
+        super().__init__(data_root=data_root, metainfo=metainfo, pipeline=build_pipeline(pipeline), **kwargs)
 
     def _class_names(self, default: Sequence[str]) -> tuple:
         names = osp.join(self.data_root, 'shape_names.txt')
@@ -184,7 +184,7 @@ class ModelNet40Dataset(_H5ObjectDataset):
         folder = osp.join(self.views_dir, self.split, f'{row:05d}')
         if not osp.isdir(folder):
             raise FileNotFoundError(f'views of {self.split} row {row} not found: {folder}')
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_IMG_EXTS))
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMG_EXTS))
         if not names:
             raise FileNotFoundError(f'no images in {folder}')
         return [osp.join(folder, n) for n in names]

@@ -9,19 +9,37 @@ import logging
 import os
 import os.path as osp
 import warnings
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmdet3d.registry import DATASETS, TRANSFORMS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from .robust import RobustDatasetMixin
-from .synthetic.objects import SHAPENET_SYNSETS
 
-_IMG_EXTS = ('.png', '.jpg', '.jpeg')
+#: ShapeNetCore v1/v2 synset id -> name (all 55 categories), used to name real ShapeNet folders.
+SHAPENET_SYNSETS: Dict[str, str] = {
+    '02691156': 'airplane', '02747177': 'trash_bin', '02773838': 'bag', '02801938': 'basket',
+    '02808440': 'bathtub', '02818832': 'bed', '02828884': 'bench', '02843684': 'birdhouse',
+    '02871439': 'bookshelf', '02876657': 'bottle', '02880940': 'bowl', '02924116': 'bus',
+    '02933112': 'cabinet', '02942699': 'camera', '02946921': 'can', '02954340': 'cap', '02958343': 'car',
+    '02992529': 'cellphone', '03001627': 'chair', '03046257': 'clock', '03085013': 'keyboard',
+    '03207941': 'dishwasher', '03211117': 'display', '03261776': 'earphone', '03325088': 'faucet',
+    '03337140': 'file_cabinet', '03467517': 'guitar', '03513137': 'helmet', '03593526': 'jar',
+    '03624134': 'knife', '03636649': 'lamp', '03642806': 'laptop', '03691459': 'loudspeaker',
+    '03710193': 'mailbox', '03759954': 'microphone', '03761084': 'microwave', '03790512': 'motorbike',
+    '03797390': 'mug', '03928116': 'piano', '03938244': 'pillow', '03948459': 'pistol', '03991062': 'pot',
+    '04004475': 'printer', '04074963': 'remote', '04090263': 'rifle', '04099429': 'rocket',
+    '04225987': 'skateboard', '04256520': 'sofa', '04330267': 'stove', '04379243': 'table',
+    '04401088': 'telephone', '04460130': 'tower', '04468005': 'train', '04530566': 'watercraft',
+    '04554684': 'washer',
+}
+
+#: image file extensions of rendered views
+IMG_EXTS = ('.png', '.jpg', '.jpeg')
 
 
-def _build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> List[Callable]:
+def build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> List[Callable]:
     """Build dict transforms with the mmdet3d registry (works without a default scope)."""
     return [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in (pipeline or [])]
 
@@ -76,7 +94,7 @@ class ShapeNetRenderDataset(RobustDatasetMixin, BaseDataset):
         self.use_synset_label = use_synset_label
         meta = dict(classes=tuple(SHAPENET_SYNSETS.get(s, s) for s in found), synsets=tuple(found))
         meta.update(metainfo or {})
-        super().__init__(data_root=data_root, metainfo=meta, pipeline=_build_pipeline(pipeline),
+        super().__init__(data_root=data_root, metainfo=meta, pipeline=build_pipeline(pipeline),
                          test_mode=test_mode, lazy_init=lazy_init, **kwargs)
 
     def _views(self, synset: str, obj: str) -> Optional[List[str]]:
@@ -95,7 +113,7 @@ class ShapeNetRenderDataset(RobustDatasetMixin, BaseDataset):
                 if absent:
                     problem = f'{listing} lists missing files: {absent[:5]}'
             else:
-                names = sorted(n for n in present if n.lower().endswith(_IMG_EXTS))
+                names = sorted(n for n in present if n.lower().endswith(IMG_EXTS))
             if problem is None and not names:
                 problem = f'no rendered images in {folder}'
         if problem is not None:

@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------------------------------------- data
 def ensure_data(args: argparse.Namespace) -> dict:
     """Generate the objects into ``args.data_root`` unless a complete set with the same settings is there."""
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     want = dict(num_objects=args.num_objects, seed=args.data_seed, num_views=4, image_size=64,
                 num_points=max(1024, args.num_points), cls_train_per_class=args.cls_train_per_class,
                 cls_test_per_class=args.cls_test_per_class, cls_views=1, scanobjectnn=False)

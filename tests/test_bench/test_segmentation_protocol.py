@@ -27,7 +27,7 @@ def test_linear_probe_learns_separable_features_and_ignores_label_19():
 
 @pytest.mark.slow
 def test_tool_runs_the_tiny_protocol_and_writes_its_table(tmp_path):
-    pytest.importorskip('mmxmodal.datasets.synthetic.semantickitti',
+    pytest.importorskip('mmxmodal_bench.synthetic.semantickitti',
                         reason='needs the SemanticKITTI generator (branch seg-data)')
     root = tmp_path / 'sk'
     gen = subprocess.run([sys.executable, 'tools/create_synthetic_data.py', 'semantickitti', '--out-dir', str(root),

@@ -9,8 +9,8 @@ SYNTH_OBJECTS_KW = dict(num_objects=24, seed=0, num_views=4, image_size=64, num_
 @pytest.fixture(scope='session')
 def synthetic_objects_root(tmp_path_factory) -> str:
     """A generated root with ShapeNet/, ShapeNetRendering/, modelnet40_ply_hdf5_2048/, modelnet40_views/,
-    ScanObjectNN/ (see ``mmxmodal.datasets.synthetic.objects``). Tests must not modify it."""
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    ScanObjectNN/ (see ``mmxmodal_bench.synthetic.objects``). Tests must not modify it."""
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = tmp_path_factory.mktemp('synthetic_objects')
     generate_objects(str(root), **SYNTH_OBJECTS_KW)
     return str(root)
@@ -29,8 +29,8 @@ def synthetic_nuscenes(tmp_path_factory) -> dict:
     """A generated nuScenes root (``v1.0-mini`` tables, scene-0061 train + scene-0103 val) with mmdet3d's v2 info
     pkls: the dict of ``generate_nuscenes_root(keep_gt=True)`` plus ``infos`` (train and val pkl paths).
     Tests must not modify it."""
-    from mmxmodal.datasets.synthetic.infos import create_nuscenes_infos
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import create_nuscenes_infos
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     root = tmp_path_factory.mktemp('synthetic_nuscenes')
     out = generate_nuscenes_root(str(root), **SYNTH_NUSCENES_KW)
     out['infos'] = create_nuscenes_infos(out['root'], out['root'], version=out['version'], max_sweeps=10)
@@ -41,8 +41,8 @@ def synthetic_nuscenes(tmp_path_factory) -> dict:
 def synthetic_kitti(tmp_path_factory) -> dict:
     """A generated KITTI root with mmdet3d's v2 info pkls: the dict of ``generate_kitti_root(keep_gt=True)`` plus
     ``infos`` (train, val, trainval, test pkl paths). Tests must not modify it."""
-    from mmxmodal.datasets.synthetic.infos import create_kitti_infos
-    from mmxmodal.datasets.synthetic.kitti import generate_kitti_root
+    from mmxmodal.datasets.converters.kitti import create_kitti_infos
+    from mmxmodal_bench.synthetic.kitti import generate_kitti_root
     root = tmp_path_factory.mktemp('synthetic_kitti')
     out = generate_kitti_root(str(root), **SYNTH_KITTI_KW)
     out['infos'] = create_kitti_infos(out['root'], out['root'])

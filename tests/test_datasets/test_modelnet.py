@@ -9,7 +9,7 @@ from mmdet3d.registry import DATASETS
 
 from mmxmodal.datasets import ModelNet40Dataset, ScanObjectNNDataset
 from mmxmodal.datasets.modelnet import SCANOBJECTNN_CLASSES
-from mmxmodal.datasets.synthetic.objects import OBJECT_CLASSES
+from mmxmodal_bench.synthetic.objects import OBJECT_CLASSES
 
 from .conftest import SYNTH_OBJECTS_KW
 

@@ -41,7 +41,7 @@ def seg_infos(synthetic_nuscenes, tmp_path_factory):
 def test_devkit_reads_lidarseg(synthetic_nuscenes, nusc, capsys):
     from nuscenes.utils.data_io import load_bin_file
 
-    from mmxmodal.datasets.synthetic.nuscenes import lidarseg_lut
+    from mmxmodal_bench.synthetic.nuscenes import lidarseg_lut
     assert synthetic_nuscenes['num_lidarseg'] == len(nusc.sample) == len(nusc.lidarseg) == 4
     assert nusc.lidarseg_idx2name_mapping == dict(enumerate(NUSCENES_LIDARSEG_CATEGORIES))
     names = set()
@@ -87,7 +87,7 @@ def test_nuscenes_seg_dataset_iterates(synthetic_nuscenes, seg_infos):
 
 
 def test_truncated_lidarseg_file_is_named_or_skipped(synthetic_nuscenes, tmp_path):
-    from mmxmodal.datasets.synthetic.nuscenes import NuScenesRootError, validate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import NuScenesRootError, validate_nuscenes_root
     root = str(tmp_path / 'nus')
     shutil.copytree(synthetic_nuscenes['root'], root, ignore=shutil.ignore_patterns('*.pkl'))
     import json
@@ -113,7 +113,7 @@ def test_truncated_lidarseg_file_is_named_or_skipped(synthetic_nuscenes, tmp_pat
 
 
 def test_extras_add_vegetation_and_terrain(tmp_path):
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     out = generate_nuscenes_root(str(tmp_path), num_scenes=1, samples_per_scene=1, sweeps=0, seed=0,
                                  image_size=(160, 90), extras=True, keep_gt=True)
     import json

@@ -9,7 +9,7 @@ import pytest
 from mmdet3d.registry import DATASETS, TRANSFORMS
 
 from mmxmodal.datasets import ShapeNetRenderDataset
-from mmxmodal.datasets.synthetic.objects import CLASS_SYNSETS, write_ply
+from mmxmodal_bench.synthetic.objects import CLASS_SYNSETS, write_ply
 from mmxmodal.datasets.transforms import LoadObjectPoints, LoadRenderedImage
 
 from .conftest import SYNTH_OBJECTS_KW

@@ -134,7 +134,7 @@ def test_points_project_onto_their_objects(synthetic_kitti):
 
 
 def test_same_seed_same_bytes(synthetic_kitti, tmp_path):
-    from mmxmodal.datasets.synthetic.kitti import generate_kitti_root
+    from mmxmodal_bench.synthetic.kitti import generate_kitti_root
 
     from .conftest import SYNTH_KITTI_KW
     generate_kitti_root(str(tmp_path / 'a'), **dict(SYNTH_KITTI_KW, keep_gt=False))
@@ -151,13 +151,13 @@ def broken_root(synthetic_kitti, tmp_path):
 
 
 def test_validator_accepts_generated_root(synthetic_kitti):
-    from mmxmodal.datasets.synthetic.kitti import validate_kitti_root
+    from mmxmodal.datasets.converters.kitti import validate_kitti_root
     assert validate_kitti_root(synthetic_kitti['root'])['val'] == [2, 3]
 
 
 def test_missing_file_is_named(broken_root):
-    from mmxmodal.datasets.synthetic.infos import create_kitti_infos
-    from mmxmodal.datasets.synthetic.kitti import KittiRootError
+    from mmxmodal.datasets.converters.kitti import create_kitti_infos
+    from mmxmodal.datasets.converters.kitti import KittiRootError
     os.remove(osp.join(broken_root, 'training', 'image_2', '000001.png'))
     with pytest.raises(KittiRootError, match=r'training/image_2/000001\.png is missing'):
         create_kitti_infos(broken_root)
@@ -165,7 +165,7 @@ def test_missing_file_is_named(broken_root):
 
 
 def test_truncated_bin_and_bad_files_are_named(broken_root):
-    from mmxmodal.datasets.synthetic.kitti import KittiRootError, validate_kitti_root
+    from mmxmodal.datasets.converters.kitti import KittiRootError, validate_kitti_root
     velo = osp.join(broken_root, 'training', 'velodyne', '000002.bin')
     with open(velo, 'r+b') as f:
         f.truncate(osp.getsize(velo) - 5)
@@ -184,3 +184,19 @@ def test_truncated_bin_and_bad_files_are_named(broken_root):
     assert 'testing/calib/000001.txt must start with the lines' in msg
     assert 'label_2/000000.txt line' in msg and 'has 7 fields' in msg
     assert len(e.value.problems) == 3
+
+
+def test_cli_refuses_sweeps_for_kitti(capsys):
+    """KITTI frames hold one velodyne sweep: ``kitti --sweeps`` is an error that says so (it used to be accepted and
+    ignored)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'create_synthetic_data', osp.join(osp.dirname(__file__), '..', '..', 'tools', 'create_synthetic_data.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit) as e:
+        tool.main(['kitti', '--out-dir', 'unused', '--sweeps', '3'])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert '--sweeps does not apply to KITTI' in err and 'nuscenes' in err
+    assert tool.build_parser().parse_args(['kitti']).sweeps is None  # not a setting of the generator

@@ -200,7 +200,7 @@ def test_mmdet3d_converter_and_dataset(synthetic_nuscenes):
 
 def test_same_seed_same_bytes(synthetic_nuscenes, tmp_path):
     from .conftest import SYNTH_NUSCENES_KW
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     kw = dict(SYNTH_NUSCENES_KW, keep_gt=False)
     generate_nuscenes_root(str(tmp_path / 'a'), **kw)
     a, b = _files(str(tmp_path / 'a')), _files(synthetic_nuscenes['root'])
@@ -230,14 +230,14 @@ def _write_table(root, name, recs):
 
 
 def test_validator_accepts_generated_root(synthetic_nuscenes):
-    from mmxmodal.datasets.synthetic.nuscenes import validate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import validate_nuscenes_root
     tables = validate_nuscenes_root(synthetic_nuscenes['root'], 'v1.0-mini')
     assert len(tables['sample']) == 4
 
 
 def test_missing_file_is_named(broken_root):
-    from mmxmodal.datasets.synthetic.infos import create_nuscenes_infos
-    from mmxmodal.datasets.synthetic.nuscenes import NuScenesRootError
+    from mmxmodal.datasets.converters.nuscenes import create_nuscenes_infos
+    from mmxmodal.datasets.converters.nuscenes import NuScenesRootError
     sd = next(r for r in _table(broken_root, 'sample_data') if r['filename'].startswith('samples/CAM_BACK/'))
     os.remove(osp.join(broken_root, sd['filename']))
     with pytest.raises(NuScenesRootError) as e:
@@ -247,7 +247,7 @@ def test_missing_file_is_named(broken_root):
 
 
 def test_truncated_bin_is_named(broken_root):
-    from mmxmodal.datasets.synthetic.nuscenes import NuScenesRootError, validate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import NuScenesRootError, validate_nuscenes_root
     sd = next(r for r in _table(broken_root, 'sample_data') if r['filename'].startswith('sweeps/LIDAR_TOP/'))
     path = osp.join(broken_root, sd['filename'])
     with open(path, 'r+b') as f:
@@ -258,7 +258,7 @@ def test_truncated_bin_is_named(broken_root):
 
 
 def test_inconsistent_tables_are_named(broken_root):
-    from mmxmodal.datasets.synthetic.nuscenes import NuScenesRootError, validate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import NuScenesRootError, validate_nuscenes_root
     anns = _table(broken_root, 'sample_annotation')
     bad = 'f' * 32
     anns[3]['instance_token'] = bad
@@ -277,7 +277,7 @@ def test_inconsistent_tables_are_named(broken_root):
 
 
 def test_missing_table_is_named(broken_root):
-    from mmxmodal.datasets.synthetic.nuscenes import NuScenesRootError, validate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import NuScenesRootError, validate_nuscenes_root
     os.remove(osp.join(broken_root, 'v1.0-mini', 'ego_pose.json'))
     with pytest.raises(NuScenesRootError, match='ego_pose.json'):
         validate_nuscenes_root(broken_root, 'v1.0-mini')
@@ -292,8 +292,8 @@ def test_cli_and_figure(tmp_path):
     root = str(tmp_path / 'nus')
     tool.main(['nuscenes', '--out-dir', root, '--num-scenes', '1', '--samples-per-scene', '1', '--sweeps', '1',
                '--image-size', '160x90', '--no-infos', '--seed', '3'])
-    from mmxmodal.datasets.synthetic.nuscenes import validate_nuscenes_root
-    from mmxmodal.datasets.synthetic.visualize_scene import save_lidar_on_cameras
+    from mmxmodal.datasets.converters.nuscenes import validate_nuscenes_root
+    from mmxmodal_bench.synthetic.visualize_scene import save_lidar_on_cameras
     tables = validate_nuscenes_root(root)
     assert len(tables['sample']) == 1 and len(tables['sample_data']) == 8
     png = save_lidar_on_cameras(root, 0, str(tmp_path / 'fig.png'), width_px=600)
@@ -303,7 +303,7 @@ def test_cli_and_figure(tmp_path):
 def test_scene_names_follow_the_devkit_splits():
     from nuscenes.utils import splits
 
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root, scene_names
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root, scene_names
     names = scene_names(10, 'v1.0-mini')
     assert names[:8] == list(splits.mini_train) and names[8:] == list(splits.mini_val)
     names = scene_names(20, 'v1.0-trainval')

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mmxmodal.datasets.synthetic import objects as so
+from mmxmodal_bench.synthetic import objects as so
 from mmxmodal.datasets.transforms.loading import load_points_file, read_ply_vertices
 
 from .conftest import SYNTH_OBJECTS_KW
@@ -418,11 +418,3 @@ def test_cli_objects(tmp_path):
     meta = json.load(open(osp.join(out, 'meta.json')))
     assert meta['classes'] == ['bottle', 'table'] and meta['seed'] == 3
     assert len(_all_files(osp.join(out, 'ShapeNet'))) == 2
-
-
-def test_cli_missing_generator_module(monkeypatch, capsys):
-    tool = _load_tool()
-    monkeypatch.setattr(tool, 'GENERATORS', ('objects', 'not_a_generator'))
-    with pytest.raises(SystemExit) as e:
-        tool.main(['not_a_generator', '--out-dir', 'x'])
-    assert 'not_a_generator' in str(e.value) and 'does not exist' in str(e.value)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import mmxmodal  # noqa: F401
-from mmxmodal.datasets.synthetic import semantickitti as sk
-from mmxmodal.datasets.synthetic.scene import SEMANTIC_CLASSES, generate_street_scene, kitti_rig
+from mmxmodal.datasets.converters import semantickitti as skc
+from mmxmodal_bench.synthetic import semantickitti as sk
+from mmxmodal_bench.synthetic.scene import SEMANTIC_CLASSES, generate_street_scene, kitti_rig
 
 #: small root: 2 train sequences + val + test, 2 frames each (a few seconds)
 KW = dict(sequences=dict(train=[0, 1], val=[8], test=[11]), frames_per_sequence=2, seed=0, image_size=(310, 94),
@@ -24,7 +25,7 @@ def _mmdet3d_scope():
 @pytest.fixture(scope='module')
 def root(tmp_path_factory):
     out = sk.generate_semantickitti_root(str(tmp_path_factory.mktemp('semantickitti')), **KW)
-    out['infos'] = sk.create_semantickitti_infos(out['root'])
+    out['infos'] = skc.create_semantickitti_infos(out['root'])
     return out
 
 
@@ -51,12 +52,12 @@ def test_layout(root):
         for key in keys:
             pts, lab = _scan(r, key)
             assert len(pts) == len(lab) and len(pts) > 10000
-            assert set(np.unique(lab & 0xFFFF).tolist()) <= set(sk.RAW_CLASSES)
+            assert set(np.unique(lab & 0xFFFF).tolist()) <= set(skc.RAW_CLASSES)
             assert 0 <= pts[:, 3].min() and pts[:, 3].max() <= 1
             seq = key.split('/')[0]
             assert osp.isfile(osp.join(r, 'sequences', seq, 'image_2', key.split('/')[1] + '.png'))
     for seq in ('00', '01', '08', '11'):
-        calib = sk.read_calib(osp.join(r, 'sequences', seq, 'calib.txt'))
+        calib = skc.read_calib(osp.join(r, 'sequences', seq, 'calib.txt'))
         assert set(calib) == {'P0', 'P1', 'P2', 'P3', 'Tr'}
         for name in ('poses.txt', 'times.txt'):
             with open(osp.join(r, 'sequences', seq, name)) as f:
@@ -67,19 +68,19 @@ def test_layout(root):
         # the ego drives straight ahead: camera 0 moves along its own z axis (forward), 0-11 m/s
         assert np.allclose(second[:, :3], np.eye(3), atol=1e-9) and np.allclose(second[:2, 3], 0, atol=1e-6)
         assert -1e-6 <= second[2, 3] <= 11.5
-    sk.validate_semantickitti_root(r)
+    skc.validate_semantickitti_root(r)
 
 
 def test_labels_come_from_the_ray_hits(root):
     """Ground points are ground classes near z = -1.73 m (sensor height), object points carry their object's class,
     things carry their instance id, moving objects get moving ids, and the learning classes are not trivial."""
-    ground = {sk.LEARNING_MAP[i] for i in (40, 44, 48, 60, 72)}
+    ground = {skc.LEARNING_MAP[i] for i in (40, 44, 48, 60, 72)}
     seen = set()
     for key, gt in root['gt'].items():
         pts, lab = _scan(root['root'], key)
         raw, inst = lab & 0xFFFF, lab >> 16
         is_ground = gt['instance_ids'] == 1
-        learn = np.array([sk.LEARNING_MAP[int(v)] for v in raw])
+        learn = np.array([skc.LEARNING_MAP[int(v)] for v in raw])
         assert np.isin(learn[is_ground], list(ground)).all()
         assert not np.isin(learn[~is_ground], list(ground)).any()
         assert np.abs(pts[is_ground, 2] + 1.73).max() < 0.1
@@ -88,7 +89,7 @@ def test_labels_come_from_the_ray_hits(root):
         assert (inst[things] == gt['instance_ids'][things]).all() and (inst[~things] == 0).all()
         assert np.isin(raw[cls == 'car'], [10, 252]).all() and np.isin(raw[cls == 'building'], [50]).all()
         seen |= set(learn.tolist())
-    names = {sk.LEARNING_CLASSES[i] for i in seen if i < 19}
+    names = {skc.LEARNING_CLASSES[i] for i in seen if i < 19}
     assert {'car', 'truck', 'bus', 'person', 'bicyclist', 'road', 'parking', 'sidewalk', 'building', 'pole',
             'vegetation', 'trunck'} <= names
 
@@ -110,11 +111,11 @@ def test_semantic_flag_and_extras_keep_existing_outputs():
 def test_learning_map_is_mmdet3d_labels_map():
     from mmengine.config import Config
 
-    from mmxmodal.datasets.synthetic.infos import mmdet3d_tools_dir
+    from mmxmodal.datasets.converters.mmdet3d_tools import mmdet3d_tools_dir
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet3d_tools_dir()), 'configs', '_base_', 'datasets',
                                    'semantickitti.py'))
-    assert dict(cfg.labels_map) == sk.LEARNING_MAP
-    assert tuple(cfg.class_names) == sk.LEARNING_CLASSES
+    assert dict(cfg.labels_map) == skc.LEARNING_MAP
+    assert tuple(cfg.class_names) == skc.LEARNING_CLASSES
 
 
 def test_stock_converter_and_stock_dataset(root, tmp_path):
@@ -124,9 +125,9 @@ def test_stock_converter_and_stock_dataset(root, tmp_path):
 
     from mmdet3d.registry import DATASETS
     from mmdet3d.utils import register_all_modules
-    from mmxmodal.datasets.synthetic.infos import mmdet3d_tools_dir
+    from mmxmodal.datasets.converters.mmdet3d_tools import mmdet3d_tools_dir
     register_all_modules()
-    stock = sk.stock_semantickitti_infos(root['root'], str(tmp_path))
+    stock = skc.stock_semantickitti_infos(root['root'], str(tmp_path))
     assert stock['listed']['train'] > 10000  # the stock lists hold the real frame counts ...
     assert stock['counts'] == dict(train=4, val=2, test=2)  # ... of which the generated frames are kept
     import mmengine
@@ -207,7 +208,7 @@ def test_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     for split in ('train', 'val', 'test'):
         assert osp.isfile(osp.join(out, f'semantickitti_infos_{split}.pkl'))
-    assert sk.read_splits(out) == dict(train=[0], val=[8], test=[11])
+    assert skc.read_splits(out) == dict(train=[0], val=[8], test=[11])
 
 
 def test_overlapping_splits_are_refused(tmp_path):
@@ -239,13 +240,13 @@ def _corrupt(r, case):
 @pytest.mark.parametrize('case', ['label_length', 'unknown_id', 'missing_image', 'missing_calib'])
 def test_bad_root_is_named_or_skipped_and_counted(private_root, case, tmp_path):
     path = _corrupt(private_root, case)
-    with pytest.raises(sk.SemanticKittiRootError) as e:
-        sk.validate_semantickitti_root(private_root)
+    with pytest.raises(skc.SemanticKittiRootError) as e:
+        skc.validate_semantickitti_root(private_root)
     assert path in str(e.value)
-    with pytest.raises(sk.SemanticKittiRootError) as e:
-        sk.create_semantickitti_infos(private_root, str(tmp_path / 'raise'))
+    with pytest.raises(skc.SemanticKittiRootError) as e:
+        skc.create_semantickitti_infos(private_root, str(tmp_path / 'raise'))
     assert path in str(e.value)
-    res = sk.create_semantickitti_infos(private_root, str(tmp_path / 'skip'), on_error='skip')
+    res = skc.create_semantickitti_infos(private_root, str(tmp_path / 'skip'), on_error='skip')
     expected = 2 if case == 'missing_calib' else 1  # a sequence without calibration loses all its frames
     assert res['skipped']['train'] == expected and res['counts']['train'] == 4 - expected
     assert any(path in p for p in res['problems'])
@@ -258,7 +259,7 @@ def _stock_pipeline():
     return [dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4),
             dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=False, with_seg_3d=True,
                  seg_3d_dtype='np.int32', seg_offset=2 ** 16, dataset_type='semantickitti'),
-            dict(type='CheckPointSegMask', raw_ids=list(sk.LEARNING_MAP)),
+            dict(type='CheckPointSegMask', raw_ids=list(skc.LEARNING_MAP)),
             dict(type='PointSegClassMapping'),
             dict(type='Pack3DDetInputs', keys=['points', 'pts_semantic_mask'])]
 
@@ -270,8 +271,8 @@ def test_bad_label_at_load_time_is_named_or_skipped(root, private_root, case, tm
     from mmengine.config import Config
 
     from mmdet3d.registry import DATASETS
-    from mmxmodal.datasets.synthetic.infos import mmdet3d_tools_dir
-    res = sk.create_semantickitti_infos(private_root, str(tmp_path), camera=False)
+    from mmxmodal.datasets.converters.mmdet3d_tools import mmdet3d_tools_dir
+    res = skc.create_semantickitti_infos(private_root, str(tmp_path), camera=False)
     path = _corrupt(private_root, case)
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet3d_tools_dir()), 'configs', '_base_', 'datasets',
                                    'semantickitti.py'))
@@ -311,7 +312,7 @@ def test_simipu_pipeline_loads_image_2_pairs(root):
 
 def test_missing_image_at_load_time_is_named_or_skipped(root, private_root, tmp_path):
     from mmdet3d.registry import DATASETS
-    res = sk.create_semantickitti_infos(private_root, str(tmp_path))
+    res = skc.create_semantickitti_infos(private_root, str(tmp_path))
     path = _corrupt(private_root, 'missing_image')
     kw = dict(type='PairedSceneDataset', data_root=private_root, ann_file=res['pkls']['train'], cam_names=['CAM2'],
               data_prefix=dict(pts='', img=''), pipeline=_paired_pipeline())

@@ -47,7 +47,7 @@ def test_crosspoint_pretraining_beats_random_weights_on_linear_svm(tmp_path):
     import torch
     from mmengine.runner import Runner
 
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     data_root = str(tmp_path / 'objects')
     generate_objects(data_root, workers=2, **DATA_KW)
 

@@ -22,8 +22,8 @@ ROOT_KW = dict(num_scenes=4, samples_per_scene=10, sweeps=3, seed=SEED)
 
 @pytest.fixture(scope='module')
 def embedded_nuscenes(tmp_path_factory) -> str:
-    from mmxmodal.datasets.synthetic.infos import create_nuscenes_infos
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal.datasets.converters.nuscenes import create_nuscenes_infos
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     root = tmp_path_factory.mktemp('simipu_nuscenes')
     out = generate_nuscenes_root(str(root), **ROOT_KW)
     create_nuscenes_infos(out['root'], out['root'], version=out['version'], max_sweeps=10)

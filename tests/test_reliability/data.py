@@ -110,7 +110,7 @@ OBJECTS_KW = dict(num_objects=4, seed=0, num_views=2, image_size=32, num_points=
 
 
 def make_object_root(root: str) -> str:
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     generate_objects(root, **OBJECTS_KW)
     return root
 

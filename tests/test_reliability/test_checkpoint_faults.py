@@ -26,7 +26,7 @@ MAX_EPOCHS = 3
 
 @pytest.fixture(scope='module')
 def objects(tmp_path_factory):
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = str(tmp_path_factory.mktemp('ckpt_objects'))
     generate_objects(root, num_objects=8, seed=0, num_views=2, image_size=32, num_points=256, cls_train_per_class=1,
                      cls_test_per_class=1, scanobjectnn=False, workers=1)

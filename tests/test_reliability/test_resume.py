@@ -163,7 +163,7 @@ def _check_resume_exact(tmp_path, make_cfg, max_iters, kill_at, compare_ckpt_key
 # ------------------------------------------------------------------------------------------------------ CrossPoint
 @pytest.fixture(scope='module')
 def object_root(tmp_path_factory):
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = str(tmp_path_factory.mktemp('resume_objects'))
     generate_objects(root, num_objects=12, seed=0, num_views=2, image_size=32, num_points=256, cls_train_per_class=1,
                      cls_test_per_class=1, scanobjectnn=False, workers=1)

@@ -128,7 +128,7 @@ def test_checkpoint_with_nonfinite_tensors_is_refused(tmp_path):
 # ------------------------------------------------------------------------------------------------------ shards
 @pytest.fixture(scope='module')
 def four_objects(tmp_path_factory):
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = str(tmp_path_factory.mktemp('shard_objects'))
     generate_objects(root, num_objects=4, seed=0, num_views=1, image_size=32, num_points=256, cls_train_per_class=1,
                      cls_test_per_class=1, scanobjectnn=False, workers=1)
@@ -179,7 +179,7 @@ def test_single_process_with_zero_iterations_fails(tmp_path, four_objects):
 
 # ------------------------------------------------------------------------------------------------------ converter
 def test_create_data_names_the_record_of_a_zero_quaternion(tmp_path):
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     root = tmp_path / 'nus'
     out = generate_nuscenes_root(str(root), num_scenes=1, samples_per_scene=1, sweeps=0, seed=3,
                                  image_size=(160, 90))
@@ -211,7 +211,7 @@ def test_dist_train_writes_atomic_checkpoints(tmp_path, four_objects):
 
 @pytest.mark.slow
 def test_create_data_kitti_names_a_calibration_in_millimetres(tmp_path):
-    from mmxmodal.datasets.synthetic.kitti import generate_kitti_root
+    from mmxmodal_bench.synthetic.kitti import generate_kitti_root
     out = generate_kitti_root(str(tmp_path / 'kitti'), num_scenes=1, samples_per_scene=2, seed=0,
                               image_size=(160, 48), num_azimuths=256, test_scenes=0)
     calib = sorted(glob.glob(osp.join(out['root'], 'training', 'calib', '*.txt')))[0]

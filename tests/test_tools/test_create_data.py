@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_create_data_nuscenes_and_truncated_bin(tmp_path):
-    from mmxmodal.datasets.synthetic.nuscenes import generate_nuscenes_root
+    from mmxmodal_bench.synthetic.nuscenes import generate_nuscenes_root
     root = tmp_path / 'nus'
     generate_nuscenes_root(str(root), num_scenes=2, samples_per_scene=1, sweeps=1, seed=3, image_size=(160, 90))
     cmd = [sys.executable, 'tools/create_data.py', 'nuscenes', '--root-path', str(root), '--version', 'v1.0-mini',

@@ -34,7 +34,7 @@ def test_synthetic_config_trains_and_evaluates(tmp_path):
     import mmxmodal  # noqa: F401
     from mmengine.runner import Runner
 
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     from mmxmodal.engine.hooks import EMATeacherHook
     from mmxmodal.models.clip_utils import make_tiny_clip
     data = tmp_path / 'objects'

@@ -1,4 +1,4 @@
-"""Report helpers of ``make demo`` (mmxmodal/utils/report.py) on fabricated mmengine scalars.json files, and the
+"""Report helpers of ``make demo`` (mmxmodal_bench/report.py) on fabricated mmengine scalars.json files, and the
 demo's own pieces that need no training (subprocess runner, data markers, report on failure)."""
 import importlib.util
 import json
@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmxmodal.utils import report as R
+from mmxmodal_bench import report as R
+from mmxmodal_bench.demo import demo as demo_pkg
+from mmxmodal_bench.demo import runner, settings
+from mmxmodal_bench.demo.steps import data as data_step
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,6 +193,7 @@ def test_fmt_and_markdown_table():
 
 # ----------------------------------------------------------------------------------------- tools/demo.py pieces
 def _demo_module():
+    """``tools/demo.py``, the command line over :mod:`mmxmodal_bench.demo`."""
     spec = importlib.util.spec_from_file_location('mmxmodal_demo_tool', ROOT / 'tools' / 'demo.py')
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -197,8 +201,7 @@ def _demo_module():
 
 
 def test_demo_console_filter_hides_dumps_and_warnings_and_shortens_val_lines():
-    demo = _demo_module()
-    f = demo.ConsoleFilter()
+    f = runner.ConsoleFilter()
     val = ('01/01 00:00:03 - mmengine - INFO - Epoch(val) [2][10/10]    ' + '  '.join(
         f'NuScenes metric/pred_instances_3d_NuScenes/car_AP_dist_{i}: 0.0000' for i in range(20))
         + '  NuScenes metric/pred_instances_3d_NuScenes/NDS: 0.0191  NuScenes metric/pred_instances_3d_NuScenes/mAP: '
@@ -221,13 +224,12 @@ def test_demo_console_filter_hides_dumps_and_warnings_and_shortens_val_lines():
 
 
 def test_demo_run_logged_fails_loudly_with_log_path(tmp_path, capsys):
-    demo = _demo_module()
     log = tmp_path / 'logs' / 'x.log'
-    cpu = demo.run_logged([sys.executable, '-c', 'sum(range(3_000_000)); print("hello")'], str(log), 'ok run')
+    cpu = runner.run_logged([sys.executable, '-c', 'sum(range(3_000_000)); print("hello")'], str(log), 'ok run')
     assert 'hello' in log.read_text()
     assert 0.0 < cpu < 60.0  # CPU seconds of the child, from wait4
-    with pytest.raises(demo.StepFailed) as e:
-        demo.run_logged([sys.executable, '-c', 'import sys; print("boom"); sys.exit(3)'], str(log), 'bad run')
+    with pytest.raises(runner.StepFailed) as e:
+        runner.run_logged([sys.executable, '-c', 'import sys; print("boom"); sys.exit(3)'], str(log), 'bad run')
     assert 'exit 3' in str(e.value) and e.value.log.endswith('x.log')
     assert 'boom' in capsys.readouterr().out
 
@@ -238,16 +240,22 @@ def test_demo_writes_report_with_failure_and_exits_nonzero(tmp_path, monkeypatch
     args = demo.parse_args(['--work-dir', str(tmp_path / 'w'), '--data-root', str(tmp_path / 'data')])
     d = demo.Demo(args)
 
-    def fail():
-        demo.run_logged([sys.executable, '-c', 'import sys; sys.exit(2)'], os.path.join(d.logs, 'data.log'), 'x')
+    def fail(_demo):
+        runner.run_logged([sys.executable, '-c', 'import sys; sys.exit(2)'], os.path.join(d.logs, 'data.log'), 'x')
 
-    monkeypatch.setattr(d, 'step_data', fail)
+    def tool_fails(_demo):
+        raise runner.StepFailed('eval_transfer failed', 'logs/transfer.log')
+
+    monkeypatch.setitem(d.step_fns, 'data', fail)
+    for step in ('transfer_crosspoint', 'transfer_segmentation'):  # they need no data: a failure of their own
+        monkeypatch.setitem(d.step_fns, step, tool_fails)
     rc = d.run()
     assert rc == 1
     text = (tmp_path / 'w' / 'report.md').read_text()
     assert '## Failures' in text and 'data' in text and 'logs/data.log' in text
     for step in ('figures', 'simipu', 'finetune', 'crosspoint', 'probe', 'crossmost'):
         assert f'| {step} | skipped |' in text
+    assert '| transfer_crosspoint | FAILED |' in text and '| transfer_segmentation | FAILED |' in text
 
 
 def test_demo_objects_marker_detects_mismatch_and_half_written_roots(tmp_path):
@@ -255,21 +263,21 @@ def test_demo_objects_marker_detects_mismatch_and_half_written_roots(tmp_path):
     d = demo.Demo(demo.parse_args(['--work-dir', str(tmp_path / 'w'), '--data-root', str(tmp_path / 'data'),
                                    '--quick']))
     root = Path(d.root('objects'))
-    assert not d._objects_ok('objects')  # nothing there
-    a = demo.DATA['quick']['objects']['args']
+    assert not data_step.objects_ok(d, 'objects')  # nothing there
+    a = settings.DATA['quick']['objects']['args']
     mn = root / 'modelnet40_ply_hdf5_2048'
     mn.mkdir(parents=True)
     for f in ('shape_names.txt', 'train_files.txt', 'test_files.txt'):
         (mn / f).write_text('x\n')
-    assert not d._objects_ok('objects')  # half-written: no meta.json
+    assert not data_step.objects_ok(d, 'objects')  # half-written: no meta.json
     meta = dict(num_objects=a['num_objects'], num_points=a['num_points'], image_size=a['image_size'],
                 num_views=a['num_views'], seed=a['seed'], scanobjectnn=False, cls_views=a['num_views'],
                 classes=['a', 'b'], cls_counts=dict(train=2 * a['cls_train_per_class'],
                                                     test=2 * a['cls_test_per_class']))
     (root / 'meta.json').write_text(json.dumps(meta))
-    assert d._objects_ok('objects')
+    assert data_step.objects_ok(d, 'objects')
     (root / 'meta.json').write_text(json.dumps(dict(meta, image_size=144)))  # e.g. written by another command
-    assert not d._objects_ok('objects')
+    assert not data_step.objects_ok(d, 'objects')
 
 
 @pytest.mark.slow
@@ -278,18 +286,22 @@ def test_demo_quick_end_to_end(tmp_path):
     number and figure and the exit status is 0."""
     work = tmp_path / 'demo'
     r = subprocess.run([sys.executable, 'tools/demo.py', '--quick', '--work-dir', str(work)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     text = (work / 'report.md').read_text()
     assert 'MISSING' not in text and '## Failures' not in text
     for part in ('SimIPU pretraining', 'CenterPoint fine-tuning', 'CrossPoint pretraining', 'CrossPoint linear probe',
-                 'Cross-MoST'):
+                 'Cross-MoST', 'eval_transfer crosspoint (tiny)', 'eval_transfer segmentation (tiny)'):
         assert f'| {part} |' in text, part
     for name in ('lidar_on_cameras', 'objects', 'simipu_pretraining', 'finetune_pretrained_vs_scratch',
                  'crosspoint_pretraining', 'crosspoint_tsne', 'crossmost'):
         png = work / 'figures' / f'{name}.png'
         assert _png_ok(png), name
         assert f'(figures/{name}.png)' in text
+    for method in ('crosspoint', 'segmentation'):  # the one evaluation tool, embedded: its files and table
+        assert f'## tools/eval_transfer.py {method} (tiny setting)' in text
+        assert f'(transfer/{method}_transfer.png)' in text and _png_ok(work / 'transfer' / f'{method}_transfer.png')
+        assert 'seeds [0] (commit' in text  # quick mode: one seed (make demo: 2)
     for step in demo_steps():
         assert f'| {step} | ok |' in text, step
     # a second run reuses everything and rewrites the same numbers
@@ -301,4 +313,20 @@ def test_demo_quick_end_to_end(tmp_path):
 
 
 def demo_steps():
-    return _demo_module().STEPS
+    return settings.STEPS
+
+
+def test_demo_steps_share_the_one_runner():
+    """No step starts processes or threads of its own: subprocesses, log tailing and threads are in
+    ``mmxmodal_bench/demo/runner.py`` only, and ``tools/demo.py`` is the command line."""
+    import ast
+    bench = ROOT / 'mmxmodal_bench' / 'demo'
+    for path in [*(bench / 'steps').glob('*.py'), bench / 'demo.py', ROOT / 'tools' / 'demo.py']:
+        tree = ast.parse(path.read_text())
+        names = {a.name.split('.')[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module.split('.')[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not names & {'subprocess', 'multiprocessing'}, path
+        if path.parent.name == 'steps':
+            assert 'threading' not in names, path
+    assert len((ROOT / 'tools' / 'demo.py').read_text().splitlines()) < 80
+    assert set(settings.STEPS) == {n for lane in (demo_pkg.FIRST, *demo_pkg.LANES) for n, _ in lane}

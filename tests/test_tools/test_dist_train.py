@@ -21,7 +21,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope='module')
 def tiny_objects(tmp_path_factory) -> str:
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = tmp_path_factory.mktemp('dist_objects')
     generate_objects(str(root), num_objects=16, seed=1, num_views=2, image_size=32, num_points=512,
                      cls_train_per_class=1, cls_test_per_class=1, scanobjectnn=False, workers=1)

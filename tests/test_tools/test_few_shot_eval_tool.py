@@ -11,7 +11,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools'))
 
 @pytest.fixture(scope='module')
 def labelled_objects(tmp_path_factory) -> str:
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = tmp_path_factory.mktemp('fewshot_objects')
     generate_objects(str(root), num_objects=0, seed=3, num_views=1, image_size=32, num_points=256,
                      cls_train_per_class=8, cls_test_per_class=4, scanobjectnn=False)

@@ -29,11 +29,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SLURM_BINARIES = ('slurmctld', 'slurmd', 'srun', 'munged')
+HAS_SLURM = all(shutil.which(b) for b in SLURM_BINARIES)
+CAN_INSTALL_SLURM = os.geteuid() == 0 and shutil.which('apt-get') is not None
+# the only condition under which these tests do not run: decided before collection, shown by ``pytest -rs``
+pytestmark = pytest.mark.skipif(
+    not (HAS_SLURM or CAN_INSTALL_SLURM),
+    reason='slurm-wlm / munge are not installed and cannot be installed here (needs root and apt-get)')
+
+
 def _ensure_slurm() -> None:
-    if all(shutil.which(b) for b in ('slurmctld', 'slurmd', 'srun', 'munged')):
+    """Install slurm-wlm and munge with apt-get when absent (the module is skipped where that is impossible)."""
+    if all(shutil.which(b) for b in SLURM_BINARIES):
         return
-    if os.geteuid() != 0 or not shutil.which('apt-get'):
-        pytest.skip('slurm-wlm / munge are not installed and cannot be installed here (needs root and apt-get)')
+    assert CAN_INSTALL_SLURM, 'the skipif above lets this test run only where slurm is installed or installable'
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     subprocess.run(['apt-get', 'update', '-q'], check=True, env=env, capture_output=True, timeout=900)
     r = subprocess.run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', 'slurm-wlm', 'munge'],
@@ -110,7 +119,7 @@ def slurm(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tiny_objects(tmp_path_factory) -> str:
-    from mmxmodal.datasets.synthetic.objects import generate_objects
+    from mmxmodal_bench.synthetic.objects import generate_objects
     root = tmp_path_factory.mktemp('slurm_objects')
     generate_objects(str(root), num_objects=16, seed=1, num_views=2, image_size=32, num_points=512,
                      cls_train_per_class=1, cls_test_per_class=1, scanobjectnn=False, workers=1)

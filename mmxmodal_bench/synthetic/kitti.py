@@ -1,4 +1,4 @@
-"""Synthetic driving scenes written as a KITTI 3D-object root, and a validator for KITTI roots.
+"""Synthetic driving scenes written as a KITTI 3D-object root.
 
 Layout written under ``out_dir`` (byte-identical for the same arguments)::
 
@@ -25,16 +25,15 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
-from .nuscenes import _write, parse_image_size
+from .files import write_file
 from .scene import (KITTI_CAM_OFFSETS, KITTI_IMU_TO_VELO, KITTI_VELO_IN_EGO, KITTI_VELO_TO_CAM, StreetScene,
                     generate_street_scene, kitti_rig, wrap_angle)
 
@@ -133,11 +132,11 @@ def _scene_frames(cfg: _Config, scene_idx: int, split_dir: str, first_id: int, l
         pts, png, label, gt = _frame(cfg, scene, lidar, cam, K, k * FRAME_INTERVAL,
                                      np.random.default_rng([cfg.seed, scene_idx, k, 7]))
         base = osp.join(cfg.out_dir, split_dir)
-        _write(osp.join(base, 'velodyne', f'{fid}.bin'), pts.astype('<f4').tobytes())
-        _write(osp.join(base, 'image_2', f'{fid}.png'), png)
-        _write(osp.join(base, 'calib', f'{fid}.txt'), calib)
+        write_file(osp.join(base, 'velodyne', f'{fid}.bin'), pts.astype('<f4').tobytes())
+        write_file(osp.join(base, 'image_2', f'{fid}.png'), png)
+        write_file(osp.join(base, 'calib', f'{fid}.txt'), calib)
         if labels:
-            _write(osp.join(base, 'label_2', f'{fid}.txt'), label.encode())
+            write_file(osp.join(base, 'label_2', f'{fid}.txt'), label.encode())
         if cfg.keep_gt:
             gts[f'{split_dir}/{fid}'] = gt
     return gts
@@ -181,154 +180,8 @@ def generate_kitti_root(out_dir: str, num_scenes: int = 10, samples_per_scene: i
     train, val = ids[:(num_scenes - n_val) * n], ids[(num_scenes - n_val) * n:]
     test = [f'{i:06d}' for i in range(test_scenes * n)]
     for name, lst in (('train', train), ('val', val), ('trainval', train + val), ('test', test)):
-        _write(osp.join(out_dir, 'ImageSets', f'{name}.txt'), ''.join(f'{i}\n' for i in lst).encode())
+        write_file(osp.join(out_dir, 'ImageSets', f'{name}.txt'), ''.join(f'{i}\n' for i in lst).encode())
     out = dict(root=out_dir, train=train, val=val, test=test)
     if keep_gt:
         out['gt'] = {k: v for r in results for k, v in r.items()}
     return out
-
-
-# ------------------------------------------------------------------------------------------------- validation
-class KittiRootError(ValueError):
-    """A KITTI root is unusable; ``problems`` lists every problem found (each names the file)."""
-
-    def __init__(self, root: str, problems: List[str]):
-        self.root, self.problems = root, problems
-        more = f'\n  ... and {len(problems) - 20} more' if len(problems) > 20 else ''
-        super().__init__(f'invalid KITTI root {root}: {len(problems)} problem(s):\n  ' + '\n  '.join(problems[:20])
-                         + more)
-
-
-_CALIB_KEYS = ('P0', 'P1', 'P2', 'P3', 'R0_rect', 'Tr_velo_to_cam', 'Tr_imu_to_velo')
-
-
-def _calib_geometry_problem(calib: str) -> Optional[str]:
-    """Why the ``P2`` / ``R0_rect`` / ``Tr_velo_to_cam`` of a KITTI calib file are not a camera (None if fine): P2's
-    intrinsics well formed, ``R0_rect @ Tr_velo_to_cam`` rigid with a translation in metres."""
-    from mmxmodal.datasets.robust import check_camera_calibration
-    vals = {}
-    with open(calib) as f:
-        for line in f.read().splitlines():
-            if ':' in line:
-                k, v = line.split(':', 1)
-                try:
-                    vals[k.strip()] = np.array([float(x) for x in v.split()], dtype=np.float64)
-                except ValueError:
-                    return f'line {k.strip()} holds a non-number'
-    sizes = dict(P2=12, R0_rect=9, Tr_velo_to_cam=12)
-    for k, n in sizes.items():
-        if vals.get(k) is None or vals[k].size != n or not np.isfinite(vals[k]).all():
-            return f'{k} must hold {n} finite numbers'
-    p2 = np.eye(4)
-    p2[:3, :4] = vals['P2'].reshape(3, 4)
-    rect, velo = np.eye(4), np.eye(4)
-    rect[:3, :3] = vals['R0_rect'].reshape(3, 3)
-    velo[:3, :4] = vals['Tr_velo_to_cam'].reshape(3, 4)
-    try:
-        check_camera_calibration(p2, rect @ velo, '@')
-    except ValueError as e:
-        return str(e)[len('@: '):].replace('lidar2cam', 'R0_rect @ Tr_velo_to_cam').replace('cam2img', 'P2')
-    return None
-
-
-def validate_kitti_root(root: str) -> Dict[str, List[int]]:
-    """Check a KITTI root (real or generated) before conversion.
-
-    Checks the ImageSets files, and for every listed frame that its velodyne ``.bin`` exists and holds whole
-    4-float points, its image and calib exist, the calib has the 7 KITTI lines in order with a well-formed ``P2`` and a
-    rigid ``R0_rect @ Tr_velo_to_cam`` (translation in metres), and (train/val) its label
-    file exists with 15 or 16 fields per line.
-
-    Returns:
-        Frame ids per split (train, val, test).
-
-    Raises:
-        KittiRootError: listing every problem found (each names the file).
-    """
-    problems: List[str] = []
-    splits: Dict[str, List[int]] = {}
-    for split in ('train', 'val', 'test'):
-        path = osp.join(root, 'ImageSets', f'{split}.txt')
-        if not osp.isfile(path):
-            problems.append(f'split file {path} is missing')
-            continue
-        try:
-            with open(path) as f:
-                splits[split] = [int(line) for line in f.read().split()]
-        except ValueError as e:
-            problems.append(f'split file {path} holds a non-integer frame id: {e}')
-    for split, frame_ids in splits.items():
-        folder = 'testing' if split == 'test' else 'training'
-        for i in frame_ids:
-            fid = f'{i:06d}'
-            velo = osp.join(root, folder, 'velodyne', f'{fid}.bin')
-            if not osp.isfile(velo):
-                problems.append(f'{split} frame {fid}: file {velo} is missing')
-            elif osp.getsize(velo) % 16:
-                problems.append(f'{split} frame {fid}: file {velo} is truncated ({osp.getsize(velo)} bytes is '
-                                f'not a multiple of 16 = 4 float32 per point)')
-            img = osp.join(root, folder, 'image_2', f'{fid}.png')
-            if not osp.isfile(img):
-                problems.append(f'{split} frame {fid}: file {img} is missing')
-            calib = osp.join(root, folder, 'calib', f'{fid}.txt')
-            if not osp.isfile(calib):
-                problems.append(f'{split} frame {fid}: file {calib} is missing')
-            else:
-                with open(calib) as f:
-                    keys = [line.split(':')[0] for line in f.read().splitlines()[:7]]
-                if tuple(keys) != _CALIB_KEYS:
-                    problems.append(f'{split} frame {fid}: file {calib} must start with the lines '
-                                    f'{", ".join(_CALIB_KEYS)}; found {", ".join(keys)}')
-                else:
-                    problem = _calib_geometry_problem(calib)
-                    if problem:
-                        problems.append(f'{split} frame {fid}: file {calib}: {problem}')
-            if split != 'test':
-                label = osp.join(root, folder, 'label_2', f'{fid}.txt')
-                if not osp.isfile(label):
-                    problems.append(f'{split} frame {fid}: file {label} is missing')
-                else:
-                    with open(label) as f:
-                        for n, line in enumerate(f.read().splitlines(), 1):
-                            if len(line.split(' ')) not in (15, 16):
-                                problems.append(f'{split} frame {fid}: file {label} line {n} has '
-                                                f'{len(line.split(" "))} fields, expected 15 (or 16 with a score)')
-    if problems:
-        raise KittiRootError(root, problems)
-    return splits
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-def add_kitti_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``kitti`` sub-command of ``tools/create_synthetic_data.py``."""
-    p = subparsers.add_parser('kitti', help='driving scenes as a KITTI 3D-object root (+ mmdet3d info pkls)',
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out-dir', default='data/synthetic-kitti', help='data root to write')
-    p.add_argument('--num-scenes', type=int, default=10, help='labelled scenes (training/, split into train/val)')
-    p.add_argument('--samples-per-scene', type=int, default=4, help='frames per scene (1 s apart)')
-    p.add_argument('--sweeps', type=int, default=0,
-                   help='accepted for symmetry with the nuscenes sub-command; KITTI frames hold one sweep')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--image-size', type=parse_image_size, default=(1242, 375), help='image_2 size WxH')
-    p.add_argument('--test-scenes', type=int, default=1, help='unlabelled scenes written to testing/')
-    p.add_argument('--num-azimuths', type=int, default=1800, help='velodyne columns per revolution')
-    p.add_argument('--workers', type=int, default=1, help='processes (output is identical for any value)')
-    p.add_argument('--no-infos', action='store_true', help='do not create the mmdet3d info pkls')
-    p.add_argument('--gt-database', action='store_true',
-                   help='also build mmdet3d\'s GT database (as create_data.py does) from the train infos')
-    p.set_defaults(func=_run_kitti)
-    return p
-
-
-def _run_kitti(args: argparse.Namespace) -> None:
-    import time
-    t0 = time.time()
-    out = generate_kitti_root(args.out_dir, args.num_scenes, args.samples_per_scene, args.seed, args.image_size,
-                              args.num_azimuths, args.test_scenes, workers=args.workers)
-    print(f'wrote {len(out["train"])} train, {len(out["val"])} val and {len(out["test"])} test frames to '
-          f'{out["root"]} in {time.time() - t0:.1f} s')
-    if not args.no_infos:
-        from .infos import create_kitti_infos
-        t1 = time.time()
-        pkls = create_kitti_infos(out['root'], out['root'], gt_database=args.gt_database)
-        print(f'info pkls ({time.time() - t1:.1f} s): ' + ', '.join(pkls))

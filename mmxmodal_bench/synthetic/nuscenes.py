@@ -1,4 +1,4 @@
-"""Synthetic driving scenes written as a nuScenes data root, and a validator for nuScenes roots.
+"""Synthetic driving scenes written as a nuScenes data root.
 
 Layout written under ``out_dir`` (the ``v1.0-mini`` layout; every file is byte-identical for the same arguments)::
 
@@ -32,7 +32,6 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -43,6 +42,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from mmxmodal.datasets.converters.nuscenes import TABLES
+
+from .files import write_file
 from .scene import (CAMERA_ORDER, FIRST_OBJECT_ID, SEMANTIC_CLASSES, CameraFrame, StreetScene,
                     generate_street_scene, nuscenes_rig, yaw_quaternion)
 
@@ -50,8 +52,6 @@ SWEEP_PERIOD_US = 50_000  # 20 Hz LiDAR
 SAMPLE_PERIOD_US = 500_000  # 2 Hz keyframes
 BASE_TIMESTAMP_US = 1_532_402_900_000_000  # 2018-07-24, like v1.0-mini
 ANNOTATION_RANGE = 60.0  # m, objects farther from the ego are not annotated
-TABLES = ('category', 'attribute', 'visibility', 'instance', 'sensor', 'calibrated_sensor', 'ego_pose', 'log',
-          'scene', 'sample', 'sample_data', 'sample_annotation', 'map')
 LOCATIONS = (('singapore-onenorth', 'n015', '+0800'), ('boston-seaport', 'n008', '-0400'),
              ('singapore-queenstown', 'n015', '+0800'), ('singapore-hollandvillage', 'n015', '+0800'))
 
@@ -115,29 +115,12 @@ def scene_names(num_scenes: int, version: str) -> List[str]:
     return list(train[:n_train]) + list(val[:n_val])
 
 
-def parse_image_size(text: str) -> Tuple[int, int]:
-    """'640x360' -> (640, 360)."""
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'image size must look like 640x360, got {text!r}')
-    if w < 16 or h < 16:
-        raise argparse.ArgumentTypeError(f'image size {text!r} is too small')
-    return w, h
-
-
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """RGB uint8 (H, W, 3) -> JPEG bytes (deterministic for a given OpenCV build)."""
     import cv2
     ok, buf = cv2.imencode('.jpg', np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     assert ok
     return buf.tobytes()
-
-
-def _write(path: str, data: bytes) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-        f.write(data)
 
 
 def _visibility_token(visible: int, silhouette: int) -> str:
@@ -222,12 +205,12 @@ def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, l
                                      semantic=key and cfg.lidarseg)
             folder = 'samples' if key else 'sweeps'
             filename = f'{folder}/LIDAR_TOP/{logfile}__LIDAR_TOP__{ts}.pcd.bin'
-            _write(osp.join(cfg.out_dir, filename), frame.points.astype('<f4').tobytes())
+            write_file(osp.join(cfg.out_dir, filename), frame.points.astype('<f4').tobytes())
             sd_tok = token(seed, 'sample_data', scene_idx, 'LIDAR_TOP', ts)
             add_sample_data('LIDAR_TOP', sd_tok, sample_toks[k], ts, t_sec, key, filename, 0, 0)
             if frame.semantic is not None:
                 seg_file = f'lidarseg/{cfg.version}/{sd_tok}_lidarseg.bin'
-                _write(osp.join(cfg.out_dir, seg_file), lut[frame.semantic].tobytes())
+                write_file(osp.join(cfg.out_dir, seg_file), lut[frame.semantic].tobytes())
                 rec['lidarseg'].append(dict(token=sd_tok, sample_data_token=sd_tok, filename=seg_file))
             if cfg.keep_gt:
                 gt[sd_tok] = dict(instance_ids=frame.instance_ids)
@@ -242,7 +225,7 @@ def _scene_records(cfg: _Config, scene_idx: int, name: str) -> Tuple[Dict[str, l
             ts = t0_us + int(round(t_cam * 1e6))
             cf: CameraFrame = scene.render_camera(cam, (ts - t0_us) * 1e-6)
             filename = f'samples/{cam.channel}/{logfile}__{cam.channel}__{ts}.jpg'
-            _write(osp.join(cfg.out_dir, filename), encode_jpeg(cf.image, cfg.jpeg_quality))
+            write_file(osp.join(cfg.out_dir, filename), encode_jpeg(cf.image, cfg.jpeg_quality))
             sd_tok = token(seed, 'sample_data', scene_idx, cam.channel, ts)
             add_sample_data(cam.channel, sd_tok, sample_toks[k], ts, (ts - t0_us) * 1e-6, True, filename,
                             cam.width, cam.height)
@@ -364,7 +347,7 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
     import cv2
     blank = cv2.imencode('.png', np.zeros((64, 64), dtype=np.uint8))[1].tobytes()
     for m in tables['map']:
-        _write(osp.join(out_dir, m['filename']), blank)
+        write_file(osp.join(out_dir, m['filename']), blank)
     os.makedirs(osp.join(out_dir, version), exist_ok=True)
     for name in TABLES + (('lidarseg',) if lidarseg else ()):
         with open(osp.join(out_dir, version, f'{name}.json'), 'w') as f:
@@ -374,252 +357,3 @@ def generate_nuscenes_root(out_dir: str, num_scenes: int = 10, samples_per_scene
     if keep_gt:
         out['gt'], out['instances'] = gt, instances
     return out
-
-
-# ------------------------------------------------------------------------------------------------- validation
-class NuScenesRootError(ValueError):
-    """A nuScenes root is unusable; ``problems`` lists every problem found (each names the file or token)."""
-
-    def __init__(self, root: str, problems: List[str]):
-        self.root, self.problems = root, problems
-        shown = problems[:20]
-        more = f'\n  ... and {len(problems) - 20} more' if len(problems) > 20 else ''
-        super().__init__(f'invalid nuScenes root {root}: {len(problems)} problem(s):\n  ' + '\n  '.join(shown) + more)
-
-
-# (table, field) -> referenced table; list fields hold lists of tokens; '' is "none" for optional links
-_REFERENCES = {
-    ('scene', 'log_token'): 'log', ('scene', 'first_sample_token'): 'sample',
-    ('scene', 'last_sample_token'): 'sample', ('sample', 'scene_token'): 'scene', ('sample', 'prev'): 'sample',
-    ('sample', 'next'): 'sample', ('sample_data', 'sample_token'): 'sample',
-    ('sample_data', 'ego_pose_token'): 'ego_pose', ('sample_data', 'calibrated_sensor_token'): 'calibrated_sensor',
-    ('sample_data', 'prev'): 'sample_data', ('sample_data', 'next'): 'sample_data',
-    ('calibrated_sensor', 'sensor_token'): 'sensor', ('instance', 'category_token'): 'category',
-    ('instance', 'first_annotation_token'): 'sample_annotation',
-    ('instance', 'last_annotation_token'): 'sample_annotation', ('sample_annotation', 'sample_token'): 'sample',
-    ('sample_annotation', 'instance_token'): 'instance', ('sample_annotation', 'visibility_token'): 'visibility',
-    ('sample_annotation', 'attribute_tokens'): 'attribute', ('sample_annotation', 'prev'): 'sample_annotation',
-    ('sample_annotation', 'next'): 'sample_annotation', ('map', 'log_tokens'): 'log',
-}
-_OPTIONAL = {('sample', 'prev'), ('sample', 'next'), ('sample_data', 'prev'), ('sample_data', 'next'),
-             ('sample_annotation', 'prev'), ('sample_annotation', 'next'), ('sample_annotation', 'visibility_token')}
-LIDAR_POINT_BYTES = 5 * 4  # nuScenes LiDAR .pcd.bin: float32 x y z intensity ring
-
-
-def validate_nuscenes_root(root: str, version: str = 'v1.0-mini', check_files: bool = True) -> Dict[str, list]:
-    """Check a nuScenes root (real or generated) before conversion.
-
-    Checks that every table exists and parses, tokens are unique, every referenced token is defined (naming the
-    table, record token, field and missing token), counts and first/last links agree, every file referenced by
-    ``sample_data`` and ``map`` exists (naming the file and the sample_data token), every LiDAR ``.bin`` holds
-    a whole number of 5-float points (naming the file), and every quaternion, translation and camera intrinsic
-    matrix is well formed (naming the table and record token).
-
-    Returns:
-        The loaded tables (name -> records).
-
-    Raises:
-        NuScenesRootError: listing every problem found.
-    """
-    problems: List[str] = []
-    table_dir = osp.join(root, version)
-    if not osp.isdir(table_dir):
-        raise NuScenesRootError(root, [f'table folder {table_dir} does not exist'])
-    tables: Dict[str, list] = {}
-    for name in TABLES:
-        path = osp.join(table_dir, f'{name}.json')
-        if not osp.isfile(path):
-            problems.append(f'table file {path} is missing')
-            continue
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except (OSError, ValueError) as e:
-            problems.append(f'table file {path} cannot be parsed: {e}')
-            continue
-        if not isinstance(data, list) or not all(isinstance(r, dict) and 'token' in r for r in data):
-            problems.append(f'table file {path} is not a list of records with a "token"')
-            continue
-        tables[name] = data
-    if problems:
-        raise NuScenesRootError(root, problems)
-    index = {}
-    for name, recs in tables.items():
-        index[name] = {}
-        for r in recs:
-            if r['token'] in index[name]:
-                problems.append(f'{name}.json: duplicate token {r["token"]}')
-            index[name][r['token']] = r
-    for (name, fld), target in _REFERENCES.items():
-        for r in tables[name]:
-            if fld not in r:
-                problems.append(f'{name}.json: record {r["token"]} has no field {fld!r}')
-                continue
-            vals = r[fld] if isinstance(r[fld], list) else [r[fld]]
-            for v in vals:
-                if v == '' and (name, fld) in _OPTIONAL:
-                    continue
-                if v not in index[target]:
-                    problems.append(f'{name}.json: record {r["token"]} field {fld!r} references {target} token '
-                                    f'{v!r}, which is not defined in {target}.json')
-    if not problems:
-        _check_counts(tables, index, problems)
-    _check_geometry(tables, problems)
-    if check_files:
-        for r in tables['sample_data']:
-            fn = r.get('filename', '')
-            path = osp.join(root, fn)
-            if not osp.isfile(path):
-                problems.append(f'sample_data {r["token"]}: file {fn} is missing ({path})')
-            elif fn.endswith('.bin') and 'LIDAR' in fn:
-                size = osp.getsize(path)
-                if size == 0 or size % LIDAR_POINT_BYTES:
-                    problems.append(f'sample_data {r["token"]}: file {fn} is truncated ({size} bytes is not a '
-                                    f'positive multiple of {LIDAR_POINT_BYTES} = 5 float32 per point)')
-        for r in tables['map']:
-            fn = r.get('filename', '')
-            if not osp.isfile(osp.join(root, fn)):
-                problems.append(f'map {r["token"]}: file {fn} is missing')
-    if not problems and osp.isfile(osp.join(table_dir, 'lidarseg.json')):
-        tables['lidarseg'] = _check_lidarseg(root, table_dir, index['sample_data'], check_files, problems)
-    if problems:
-        raise NuScenesRootError(root, problems)
-    return tables
-
-
-def _check_geometry(tables: Dict[str, list], problems: List[str], tol: float = 1e-2) -> None:
-    """Quaternions (``rotation``: [w, x, y, z], unit norm within ``tol``), translations (3 finite values) and camera
-    intrinsics (3x3, positive focal lengths) of ``calibrated_sensor``, ``ego_pose`` and ``sample_annotation``; a
-    zero quaternion otherwise crashes the converter with a bare ``ZeroDivisionError``."""
-    for name in ('calibrated_sensor', 'ego_pose', 'sample_annotation'):
-        for r in tables.get(name, []):
-            where = f'{name}.json: record {r["token"]}'
-            q = r.get('rotation')
-            try:
-                qa = np.asarray(q, dtype=np.float64)
-            except (TypeError, ValueError):
-                qa = np.zeros(0)
-            if qa.shape != (4, ) or not np.isfinite(qa).all() or abs(float(np.linalg.norm(qa)) - 1.0) > tol:
-                norm = f'norm {float(np.linalg.norm(qa)):.4g}' if qa.shape == (4, ) and np.isfinite(qa).all() \
-                    else 'not 4 finite numbers'
-                problems.append(f'{where}: field "rotation" = {q!r} is not a unit quaternion ({norm}); expected '
-                                '[w, x, y, z] with norm 1')
-            t = r.get('translation')
-            try:
-                ta = np.asarray(t, dtype=np.float64)
-            except (TypeError, ValueError):
-                ta = np.zeros(0)
-            if ta.shape != (3, ) or not np.isfinite(ta).all():
-                problems.append(f'{where}: field "translation" = {t!r} is not 3 finite numbers (metres)')
-            k = r.get('camera_intrinsic') if name == 'calibrated_sensor' else None
-            if k:  # [] for LiDAR / radar
-                try:
-                    ka = np.asarray(k, dtype=np.float64)
-                except (TypeError, ValueError):
-                    ka = np.zeros(0)
-                if ka.shape != (3, 3) or not np.isfinite(ka).all() or not (ka[0, 0] > 0 and ka[1, 1] > 0) or \
-                        not np.allclose(ka[2], [0, 0, 1], atol=1e-6):
-                    problems.append(f'{where}: field "camera_intrinsic" = {k!r} is not a 3x3 intrinsic matrix '
-                                    '[[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0')
-
-
-def _check_lidarseg(root: str, table_dir: str, sample_data: Dict[str, dict], check_files: bool,
-                    problems: List[str]) -> list:
-    """Check ``lidarseg.json``: records reference keyframe LiDAR sample_data, label files exist and hold one uint8 per
-    point of their scan."""
-    path = osp.join(table_dir, 'lidarseg.json')
-    try:
-        with open(path) as f:
-            recs = json.load(f)
-    except (OSError, ValueError) as e:
-        problems.append(f'table file {path} cannot be parsed: {e}')
-        return []
-    for r in recs:
-        sd = sample_data.get(r.get('sample_data_token'))
-        if sd is None:
-            problems.append(f'lidarseg.json: record {r.get("token")} references sample_data token '
-                            f'{r.get("sample_data_token")!r}, which is not defined in sample_data.json')
-            continue
-        if not check_files:
-            continue
-        label, scan = osp.join(root, r.get('filename', '')), osp.join(root, sd['filename'])
-        if not osp.isfile(label):
-            problems.append(f'lidarseg {r["token"]}: label file {r.get("filename")} is missing ({label})')
-        elif osp.isfile(scan) and osp.getsize(label) * LIDAR_POINT_BYTES != osp.getsize(scan):
-            problems.append(f'lidarseg {r["token"]}: label file {r.get("filename")} has {osp.getsize(label)} labels '
-                            f'but its scan {sd["filename"]} has {osp.getsize(scan) // LIDAR_POINT_BYTES} points')
-    return recs
-
-
-def _check_counts(tables: Dict[str, list], index: Dict[str, dict], problems: List[str]) -> None:
-    for sc in tables['scene']:
-        tok, seen, count = sc['first_sample_token'], set(), 0
-        last = tok
-        while tok and tok not in seen:
-            seen.add(tok)
-            count += 1
-            last = tok
-            tok = index['sample'][tok]['next'] if tok in index['sample'] else ''
-        if count != sc.get('nbr_samples'):
-            problems.append(f'scene.json: scene {sc["token"]} nbr_samples={sc.get("nbr_samples")} but its sample '
-                            f'chain has {count} samples')
-        if last != sc['last_sample_token']:
-            problems.append(f'scene.json: scene {sc["token"]} last_sample_token {sc["last_sample_token"]} is not the '
-                            f'end of its sample chain ({last})')
-    counts: Dict[str, int] = {}
-    for a in tables['sample_annotation']:
-        counts[a['instance_token']] = counts.get(a['instance_token'], 0) + 1
-    for inst in tables['instance']:
-        if counts.get(inst['token'], 0) != inst.get('nbr_annotations'):
-            problems.append(f'instance.json: instance {inst["token"]} nbr_annotations={inst.get("nbr_annotations")} '
-                            f'but sample_annotation.json has {counts.get(inst["token"], 0)}')
-    for name, table in (('sample', 'sample'), ('sample_data', 'sample_data'), ('sample_annotation',
-                                                                                'sample_annotation')):
-        for r in tables[name]:
-            if r['next'] and index[table][r['next']]['prev'] != r['token']:
-                problems.append(f'{name}.json: record {r["token"]} next={r["next"]} but that record\'s prev is '
-                                f'{index[table][r["next"]]["prev"]!r}')
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-def add_nuscenes_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``nuscenes`` sub-command of ``tools/create_synthetic_data.py``."""
-    p = subparsers.add_parser('nuscenes', help='driving scenes as a nuScenes root (+ mmdet3d info pkls)',
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out-dir', default='data/synthetic-nuscenes', help='data root to write')
-    p.add_argument('--num-scenes', type=int, default=10, help='scenes (v1.0-mini: at most 10)')
-    p.add_argument('--samples-per-scene', type=int, default=4, help='keyframes per scene (2 Hz)')
-    p.add_argument('--sweeps', type=int, default=3, help='non-keyframe LiDAR sweeps before each keyframe')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--image-size', type=parse_image_size, default=(640, 360), help='camera images WxH')
-    p.add_argument('--version', default='v1.0-mini', choices=['v1.0-mini', 'v1.0-trainval'])
-    p.add_argument('--num-azimuths', type=int, default=1080, help='LiDAR columns per revolution')
-    p.add_argument('--max-sweeps', type=int, default=10, help='sweeps per keyframe in the info pkls')
-    p.add_argument('--workers', type=int, default=1, help='processes (output is identical for any value)')
-    p.add_argument('--no-infos', action='store_true', help='do not create the mmdet3d info pkls')
-    p.add_argument('--no-lidarseg', action='store_true', help='do not write nuScenes-lidarseg labels')
-    p.add_argument('--extras', action='store_true', help='add trees, hedges, fences, traffic signs, grass strips')
-    p.add_argument('--gt-database', action='store_true',
-                   help='also build mmdet3d\'s GT database (as create_data.py does) from the train infos')
-    p.set_defaults(func=_run_nuscenes)
-    return p
-
-
-def _run_nuscenes(args: argparse.Namespace) -> None:
-    import time
-    t0 = time.time()
-    out = generate_nuscenes_root(args.out_dir, args.num_scenes, args.samples_per_scene, args.sweeps, args.seed,
-                                 args.image_size, args.version, args.num_azimuths, workers=args.workers,
-                                 lidarseg=not args.no_lidarseg, extras=args.extras)
-    print(f'wrote {out["num_samples"]} samples ({out["num_sample_data"]} sample_data) in {len(out["scenes"])} '
-          f'scenes to {out["root"]} in {time.time() - t0:.1f} s')
-    if not args.no_infos:
-        from .infos import create_nuscenes_infos
-        t1 = time.time()
-        pkls = create_nuscenes_infos(out['root'], out['root'], version=args.version, max_sweeps=args.max_sweeps,
-                                     gt_database=args.gt_database)
-        if not args.no_lidarseg:
-            from ..nuscenes_seg import add_lidarseg_to_infos
-            for pkl in pkls:
-                add_lidarseg_to_infos(out['root'], pkl, version=args.version)
-        print(f'info pkls ({time.time() - t1:.1f} s): ' + ', '.join(pkls))

@@ -5,11 +5,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .objects import SHAPENET_SYNSETS, Camera
+from mmxmodal.datasets.shapenet_render import SHAPENET_SYNSETS
+
+from .objects import Camera
 
 
 def _read_ply_xyz(path: str) -> np.ndarray:
-    from ...datasets.transforms.loading import load_points_file
+    from mmxmodal.datasets.transforms.loading import load_points_file
     return load_points_file(path)[:, :3]
 
 
@@ -31,7 +33,7 @@ def save_object_grid(root: str, out_png: str, num_objects: int = 12, view: int =
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ...datasets.transforms.loading import load_rgb_image
+    from mmxmodal.datasets.transforms.loading import load_rgb_image
 
     pts_root, img_root = osp.join(root, 'ShapeNet'), osp.join(root, 'ShapeNetRendering')
     synsets = sorted(synsets or os.listdir(pts_root))

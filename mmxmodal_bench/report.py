@@ -1,8 +1,9 @@
 """Reading mmengine's ``scalars.json``, plotting training curves and t-SNE maps, and writing a markdown report.
 
-Used by ``tools/demo.py``; every function also works on its own (e.g. on any mmengine work dir)::
+Used by the demo (:mod:`mmxmodal_bench.demo`); every function also works on its own (e.g. on any mmengine work
+dir)::
 
-    from mmxmodal.utils.report import load_scalars, train_series, plot_curves
+    from mmxmodal_bench.report import load_scalars, train_series, plot_curves
     recs = load_scalars('work_dirs/my_run')            # newest <work_dir>/<timestamp>/vis_data/scalars.json
     it, loss = train_series(recs, 'loss')               # train records: x = global iteration
     plot_curves([dict(title='loss', series=[('loss', it, loss)])], 'loss.png')

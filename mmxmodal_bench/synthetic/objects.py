@@ -38,7 +38,6 @@ Usage::
 
     python tools/create_synthetic_data.py objects --out-dir data/synthetic_objects --num-objects 200 --seed 0
 """
-import argparse
 import colorsys
 import hashlib
 import json
@@ -52,24 +51,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from mmxmodal.datasets.shapenet_render import SHAPENET_SYNSETS  # noqa: F401  (the real ShapeNetCore names)
+
 # --------------------------------------------------------------------------------------------- classes and synsets
-#: ShapeNetCore v1/v2 synset id -> name (all 55 categories), used to name real ShapeNet folders.
-SHAPENET_SYNSETS: Dict[str, str] = {
-    '02691156': 'airplane', '02747177': 'trash_bin', '02773838': 'bag', '02801938': 'basket',
-    '02808440': 'bathtub', '02818832': 'bed', '02828884': 'bench', '02843684': 'birdhouse',
-    '02871439': 'bookshelf', '02876657': 'bottle', '02880940': 'bowl', '02924116': 'bus',
-    '02933112': 'cabinet', '02942699': 'camera', '02946921': 'can', '02954340': 'cap', '02958343': 'car',
-    '02992529': 'cellphone', '03001627': 'chair', '03046257': 'clock', '03085013': 'keyboard',
-    '03207941': 'dishwasher', '03211117': 'display', '03261776': 'earphone', '03325088': 'faucet',
-    '03337140': 'file_cabinet', '03467517': 'guitar', '03513137': 'helmet', '03593526': 'jar',
-    '03624134': 'knife', '03636649': 'lamp', '03642806': 'laptop', '03691459': 'loudspeaker',
-    '03710193': 'mailbox', '03759954': 'microphone', '03761084': 'microwave', '03790512': 'motorbike',
-    '03797390': 'mug', '03928116': 'piano', '03938244': 'pillow', '03948459': 'pistol', '03991062': 'pot',
-    '04004475': 'printer', '04074963': 'remote', '04090263': 'rifle', '04099429': 'rocket',
-    '04225987': 'skateboard', '04256520': 'sofa', '04330267': 'stove', '04379243': 'table',
-    '04401088': 'telephone', '04460130': 'tower', '04468005': 'train', '04530566': 'watercraft',
-    '04554684': 'washer',
-}
 
 #: Generated class name -> ShapeNetCore synset id (label order of the labelled set = this order).
 CLASS_SYNSETS: Dict[str, str] = {
@@ -1562,6 +1546,8 @@ def generate_objects(out_dir: str, num_objects: int = 200, seed: int = 0, num_vi
     for d in [mn_dir] + ([so_dir] if scanobjectnn else []):
         with open(osp.join(d, 'shape_names.txt'), 'w') as f:
             f.write(''.join(c + '\n' for c in classes))
+    # 'generator': the module's name when the embedded data were first written, kept so that they stay
+    # byte-identical (the module is now mmxmodal_bench.synthetic.objects)
     meta = dict(generator='mmxmodal.datasets.synthetic.objects', seed=seed, classes=classes,
                 synsets=[ALL_CLASS_SYNSETS[c] for c in classes], num_objects=num_objects, num_views=num_views,
                 image_size=image_size, num_points=num_points, cls_views=cls_views,
@@ -1574,43 +1560,3 @@ def generate_objects(out_dir: str, num_objects: int = 200, seed: int = 0, num_vi
         print(f'[objects] {len(tasks)} objects ({num_objects} ShapeNetRender, {counts["train"]}+{counts["test"]} '
               f'labelled) in {time.perf_counter() - t0:.1f} s -> {out_dir}')
     return meta
-
-
-# ------------------------------------------------------------------------------------------------------------- CLI
-def _run_objects(args: argparse.Namespace) -> None:
-    generate_objects(args.out_dir, num_objects=args.num_objects, seed=args.seed, num_views=args.num_views,
-                     image_size=args.image_size, num_points=args.num_points, classes=args.classes,
-                     cls_train_per_class=args.cls_train_per_class, cls_test_per_class=args.cls_test_per_class,
-                     cls_views=args.cls_views, scanobjectnn=not args.no_scanobjectnn, ssaa=args.ssaa,
-                     workers=args.workers, verbose=True, class_set=args.class_set,
-                     scan_occlusion=args.scan_occlusion, scan_background=args.scan_background)
-
-
-def add_objects_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``objects`` sub-command of ``tools/create_synthetic_data.py``."""
-    p = subparsers.add_parser('objects', help='paired objects: ShapeNetRender + ModelNet40/ScanObjectNN h5 layouts',
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out-dir', default='data/synthetic_objects', help='output root')
-    p.add_argument('--num-objects', type=int, default=200, help='ShapeNetRender (pretraining) objects')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--num-views', type=int, default=8, help='renders per ShapeNetRender object')
-    p.add_argument('--image-size', type=int, default=144, help='square render size in pixels')
-    p.add_argument('--num-points', type=int, default=2048, help='surface points per object')
-    p.add_argument('--classes', nargs='+', default=None, choices=sorted(_BUILDERS),
-                   help='classes in label order (default: those of --class-set)')
-    p.add_argument('--class-set', choices=sorted(CLASS_SETS), default=None,
-                   help="'basic' (default: %d distinct classes) or 'hard' (%d classes in confusable families)"
-                   % (len(OBJECT_CLASSES), len(HARD_OBJECT_CLASSES)))
-    p.add_argument('--scan-occlusion', type=float, default=0.0,
-                   help='ScanObjectNN scans: hide up to this fraction of the visible points (occluder)')
-    p.add_argument('--scan-background', type=float, default=0.0,
-                   help='ScanObjectNN scans: this fraction of the points is background (floor, wall)')
-    p.add_argument('--cls-train-per-class', type=int, default=10, help='labelled train objects per class')
-    p.add_argument('--cls-test-per-class', type=int, default=5, help='labelled test objects per class')
-    p.add_argument('--cls-views', type=int, default=None, help='views per labelled object (default: --num-views)')
-    p.add_argument('--no-scanobjectnn', action='store_true', help='skip the ScanObjectNN-layout partial scans')
-    p.add_argument('--ssaa', type=int, default=2, help='render supersampling factor (anti-aliasing)')
-    p.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
-                   help='processes (default: min(2, cores); the output is identical for any value)')
-    p.set_defaults(func=_run_objects)
-    return p

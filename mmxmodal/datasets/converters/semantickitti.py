@@ -1,58 +1,32 @@
-"""Synthetic street scenes written as a SemanticKITTI root, its validator and an info writer with cameras.
+"""SemanticKITTI roots (real or generated): a validator and info writers with cameras.
 
-Layout written under ``out_dir`` (byte-identical for the same arguments)::
+:func:`validate_semantickitti_root` checks every frame of the listed sequences (velodyne, labels, image, calib) and
+reports every problem with the file it concerns. :func:`create_semantickitti_infos` writes mmdet3d info pkls for
+explicit sequence lists, with the stock converter's entries plus ``token`` and the camera (``images['CAM2']``:
+``img_path``, ``cam2img`` = P2, ``lidar2cam`` = Tr, ``lidar2img`` = P2 Tr; KITTI's convention, as in mmdet3d's KITTI
+infos), and *with labels for the test split* when asked, so that the same pkls serve
+:class:`~mmxmodal.datasets.PairedSceneDataset` pretraining and the stock ``SemanticKittiDataset``.
+:func:`stock_semantickitti_infos` runs mmdet3d's own ``create_data.py semantickitti`` converter, which hard-codes the
+splits train 00-07, 09, 10 / val 08 / test 11-21 (:data:`STOCK_SPLITS`) and the frame count of every real sequence,
+and keeps the listed frames that exist.
 
-    sequences/NN/velodyne/NNNNNN.bin     # float32 (N, 4): x y z remission, velodyne frame (x fwd, y left, z up)
-    sequences/NN/labels/NNNNNN.label     # uint32 (N,): lower 16 bits raw SemanticKITTI class, upper 16 instance id
-    sequences/NN/image_2/NNNNNN.png      # left colour camera, RGB
-    sequences/NN/calib.txt               # P0: P1: P2: P3: Tr: (3x4 each, KITTI odometry format)
-    sequences/NN/poses.txt               # camera-0 pose of each frame in camera 0 of frame 0 (3x4 per line)
-    sequences/NN/times.txt               # seconds since the first frame, one line per frame
-    splits.json                          # {"train": [0, 1, 2], "val": [8], "test": [11]} (sequence numbers)
-
-Every label comes from what the point's ray hit (:mod:`mmxmodal.datasets.synthetic.scene`): road, lane marking,
-parking, sidewalk and terrain regions of the ground, buildings, fences, vegetation, trunks, poles, traffic signs,
-cars, trucks, buses, persons, bicyclists, bicycles, traffic cones (``other-object``) and barriers (``fence``);
-moving vehicles, persons and bicyclists get SemanticKITTI's ``moving-*`` ids. Things (vehicles, persons,
-bicyclists, bicycles) carry their instance id in the upper 16 bits, everything else 0. Learning ids follow
-``LEARNING_MAP`` (the ``labels_map`` of mmdet3d's ``configs/_base_/datasets/semantickitti.py``).
-
-Sequence numbers: mmdet3d's ``create_data.py semantickitti`` hard-codes train 00-07, 09, 10 / val 08 / test 11-21
-(and the frame count of every real sequence). The default sequences (train 00, 01, 02, val 08, test 11) follow
-those lists, so the stock converter's splits hold the generated frames; :func:`stock_semantickitti_infos` runs
-the stock converter and keeps the listed frames that exist. :func:`create_semantickitti_infos` writes the same
-entries for explicit sequence lists (read from ``splits.json`` by default), *with labels for the test split* (the
-held-out evaluation split of this project) and with the camera (``images['CAM2']``: ``img_path``, ``cam2img`` =
-P2, ``lidar2cam`` = Tr, ``lidar2img`` = P2 Tr; KITTI's convention, as in mmdet3d's KITTI infos), so that the same
-pkls serve :class:`~mmxmodal.datasets.PairedSceneDataset` pretraining and the stock ``SemanticKittiDataset``.
-
-Usage::
-
-    python tools/create_synthetic_data.py semantickitti --out-dir data/synthetic-semantickitti
+The label tables are SemanticKITTI's (``semantic-kitti.yaml``) and mmdet3d's (``configs/_base_/datasets/
+semantickitti.py``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import os.path as osp
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .kitti import calib_text as _kitti_calib_text
-from .nuscenes import _write, parse_image_size
-from .scene import (FIRST_OBJECT_ID, KITTI_VELO_IN_EGO, KITTI_VELO_TO_CAM, SEMANTIC_CLASSES, StreetScene,
-                    generate_street_scene, kitti_rig)
+from .mmdet3d_tools import load_converter, quiet, temporary_workdir
 
-FRAME_INTERVAL = 0.5  # s between the frames of a sequence (every 5th scan of a 10 Hz velodyne)
-DEFAULT_SEQUENCES = {'train': (0, 1, 2), 'val': (8,), 'test': (11,)}
+#: the sequences of each split that mmdet3d's ``create_data.py semantickitti`` lists
 STOCK_SPLITS = {'train': (0, 1, 2, 3, 4, 5, 6, 7, 9, 10), 'val': (8,), 'test': tuple(range(11, 22))}
-MOVING_SPEED = 0.2  # m/s; faster objects get SemanticKITTI's moving-* raw ids
-
 #: SemanticKITTI raw class ids (semantic-kitti.yaml ``labels``).
 RAW_CLASSES = {
     0: 'unlabeled', 1: 'outlier', 10: 'car', 11: 'bicycle', 13: 'bus', 15: 'motorcycle', 16: 'on-rails',
@@ -71,146 +45,7 @@ LEARNING_CLASSES = ('car', 'bicycle', 'motorcycle', 'truck', 'bus', 'person', 'b
                     'parking', 'sidewalk', 'other-ground', 'building', 'fence', 'vegetation', 'trunck', 'terrian',
                     'pole', 'traffic-sign')
 IGNORE_INDEX = 19
-
-# generator class -> (raw id, raw id when moving)
-_RAW_OF_CLASS = {
-    'unlabeled': (0, 0), 'road': (40, 40), 'lane_marking': (60, 60), 'parking': (44, 44), 'sidewalk': (48, 48),
-    'terrain': (72, 72), 'building': (50, 50), 'fence': (51, 51), 'vegetation': (70, 70), 'trunk': (71, 71),
-    'pole': (80, 80), 'traffic_sign': (81, 81), 'car': (10, 252), 'truck': (18, 258), 'bus': (13, 257),
-    'person': (30, 254), 'bicyclist': (31, 253), 'bicycle': (11, 11), 'traffic_cone': (99, 99),
-    'barrier': (51, 51)}
-_THINGS = ('car', 'truck', 'bus', 'person', 'bicyclist', 'bicycle')
 CALIB_KEYS = ('P0', 'P1', 'P2', 'P3', 'Tr')
-
-
-def raw_label_tables() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per generator class (index in ``SEMANTIC_CLASSES``): raw id, raw id when moving, thing flag (arrays)."""
-    static = np.array([_RAW_OF_CLASS[c][0] for c in SEMANTIC_CLASSES], dtype=np.uint32)
-    moving = np.array([_RAW_OF_CLASS[c][1] for c in SEMANTIC_CLASSES], dtype=np.uint32)
-    thing = np.array([c in _THINGS for c in SEMANTIC_CLASSES])
-    return static, moving, thing
-
-
-def encode_labels(semantic: np.ndarray, instance_ids: np.ndarray, scene: StreetScene) -> np.ndarray:
-    """(N,) uint32 SemanticKITTI labels from generator classes (N,) and instance ids (N,) of one scan."""
-    static, moving, thing = raw_label_tables()
-    speed = np.zeros(scene.num_instances)
-    speed[FIRST_OBJECT_ID:] = np.linalg.norm(scene.obj_vel, axis=1)
-    mov = speed[instance_ids] > MOVING_SPEED
-    raw = np.where(mov, moving[semantic], static[semantic])
-    inst = np.where(thing[semantic], instance_ids, 0).astype(np.uint32)
-    return (raw | (inst << 16)).astype(np.uint32)
-
-
-def calib_text(K: np.ndarray) -> str:
-    """SemanticKITTI ``calib.txt`` (P0-P3 of the rectified cameras with intrinsics K, Tr = velodyne -> camera 0)."""
-    lines = [ln for ln in _kitti_calib_text(K).splitlines() if ln.split(':')[0] in ('P0', 'P1', 'P2', 'P3')]
-    lines.append('Tr: ' + ' '.join(f'{float(v):.12e}' for v in KITTI_VELO_TO_CAM.ravel()))
-    return '\n'.join(lines) + '\n'
-
-
-def _fmt_row(m: np.ndarray) -> str:
-    return ' '.join(f'{float(v):.12e}' for v in np.asarray(m)[:3].ravel())
-
-
-@dataclass
-class _Config:
-    out_dir: str
-    seed: int
-    frames: int
-    image_size: Tuple[int, int]
-    num_azimuths: int
-    extras: bool
-    keep_gt: bool
-
-
-def _sequence(cfg: _Config, seq: int) -> Dict[str, dict]:
-    """Simulate sequence ``seq`` (its scene depends on (seed, seq) only) and write its files."""
-    import cv2
-    rng = np.random.default_rng([cfg.seed, seq, 13])
-    lidar, cam, K = kitti_rig(cfg.image_size, cfg.num_azimuths)
-    n = cfg.frames
-    scene = generate_street_scene(rng, -lidar.period, (n - 1) * FRAME_INTERVAL + lidar.period, extras=cfg.extras)
-    base = osp.join(cfg.out_dir, 'sequences', f'{seq:02d}')
-    _write(osp.join(base, 'calib.txt'), calib_text(K).encode())
-    # camera 0 (rectified) in the velodyne frame: x_cam0 = Tr x_velo
-    Tr = np.eye(4)
-    Tr[:3] = KITTI_VELO_TO_CAM
-    velo_in_ego = np.eye(4)
-    velo_in_ego[:3, 3] = KITTI_VELO_IN_EGO
-    cam0_in_ego = velo_in_ego @ np.linalg.inv(Tr)
-    poses, times, gts = [], [], {}
-    first = None
-    for k in range(n):
-        t = k * FRAME_INTERVAL
-        frame = scene.scan_lidar(lidar, t + lidar.period / 2, t, np.random.default_rng([cfg.seed, seq, k, 13]),
-                                 semantic=True)
-        pts = frame.points[:, :4].copy()
-        pts[:, 3] = np.round(pts[:, 3] / 255.0, 2)
-        labels = encode_labels(frame.semantic, frame.instance_ids, scene)
-        cf = scene.render_camera(cam, t)
-        png = cv2.imencode('.png', np.ascontiguousarray(cf.image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])[1]
-        fid = f'{k:06d}'
-        _write(osp.join(base, 'velodyne', f'{fid}.bin'), pts.astype('<f4').tobytes())
-        _write(osp.join(base, 'labels', f'{fid}.label'), labels.astype('<u4').tobytes())
-        _write(osp.join(base, 'image_2', f'{fid}.png'), png.tobytes())
-        R, T = scene.ego_pose(t)
-        ego = np.eye(4)
-        ego[:3, :3], ego[:3, 3] = R, T
-        world_cam0 = ego @ cam0_in_ego
-        if first is None:
-            first = np.linalg.inv(world_cam0)
-        poses.append(_fmt_row(first @ world_cam0))
-        times.append(f'{t:.6e}')
-        if cfg.keep_gt:
-            gts[f'{seq:02d}/{fid}'] = dict(semantic=frame.semantic, instance_ids=frame.instance_ids,
-                                          instance_mask=cf.instance_mask, depth=cf.depth)
-    _write(osp.join(base, 'poses.txt'), ('\n'.join(poses) + '\n').encode())
-    _write(osp.join(base, 'times.txt'), ('\n'.join(times) + '\n').encode())
-    return gts
-
-
-def generate_semantickitti_root(out_dir: str, sequences: Optional[Dict[str, Sequence[int]]] = None,
-                                frames_per_sequence: int = 8, seed: int = 0,
-                                image_size: Tuple[int, int] = (621, 188), num_azimuths: int = 512,
-                                extras: bool = True, keep_gt: bool = False, workers: int = 1) -> dict:
-    """Generate a synthetic SemanticKITTI root (see the module doc for the layout).
-
-    Args:
-        out_dir: data root to write.
-        sequences: split -> sequence numbers (default ``DEFAULT_SEQUENCES``: train 0, 1, 2 / val 8 / test 11, which
-            the stock converter's hard-coded splits hold); splits must not share a sequence.
-        frames_per_sequence: frames per sequence, ``FRAME_INTERVAL`` s apart.
-        seed: random seed; sequence ``s`` depends only on (seed, s).
-        image_size: (W, H) of image_2; KITTI's 1242 x 375 intrinsics are scaled to it.
-        num_azimuths: velodyne columns per revolution (64 beams; 512 columns give ~30k points per scan).
-        extras: add trees, hedges, fences and traffic signs to the streets.
-        keep_gt: return ``gt['NN/NNNNNN']`` = dict(semantic (N,) generator class per point, instance_ids (N,),
-            instance_mask (H, W) and depth (H, W) of image_2).
-        workers: processes (output is identical for any value).
-
-    Returns:
-        dict(root, sequences (split -> list of numbers), frames (split -> list of 'NN/NNNNNN'), gt with keep_gt).
-    """
-    seqs = {k: [int(s) for s in v] for k, v in (sequences or DEFAULT_SEQUENCES).items()}
-    check_sequences(seqs)
-    if frames_per_sequence < 1:
-        raise ValueError('frames_per_sequence must be >= 1')
-    out_dir = osp.abspath(out_dir)
-    cfg = _Config(out_dir, seed, frames_per_sequence, tuple(image_size), num_azimuths, extras, keep_gt)
-    jobs = sorted(s for v in seqs.values() for s in v)
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs))) as ex:
-            results = list(ex.map(_sequence, [cfg] * len(jobs), jobs))
-    else:
-        results = [_sequence(cfg, s) for s in jobs]
-    _write(osp.join(out_dir, 'splits.json'), (json.dumps(seqs, indent=1, sort_keys=True) + '\n').encode())
-    out = dict(root=out_dir, sequences=seqs,
-               frames={k: [f'{s:02d}/{i:06d}' for s in v for i in range(frames_per_sequence)]
-                       for k, v in seqs.items()})
-    if keep_gt:
-        out['gt'] = {k: v for r in results for k, v in r.items()}
-    return out
 
 
 def check_sequences(seqs: Dict[str, Sequence[int]]) -> None:
@@ -226,7 +61,6 @@ def check_sequences(seqs: Dict[str, Sequence[int]]) -> None:
             seen[int(s)] = split
 
 
-# ------------------------------------------------------------------------------------------------- validation
 class SemanticKittiRootError(ValueError):
     """A SemanticKITTI root is unusable; ``problems`` lists every problem found (each names the file)."""
 
@@ -486,12 +320,11 @@ def stock_semantickitti_infos(root: str, out_dir: Optional[str] = None, info_pre
     """
     import mmengine
 
-    from .infos import _quiet, _workdir, load_converter
     root = osp.abspath(root)
     out_dir = osp.abspath(out_dir or root)
     conv = load_converter('semantickitti_converter')
     out = dict(pkls={}, counts={}, listed={})
-    with _workdir({}) as tmp, _quiet(verbose):
+    with temporary_workdir({}) as tmp, quiet(verbose):
         conv.create_semantickitti_info_file(info_prefix, tmp)
         os.makedirs(out_dir, exist_ok=True)
         for split in ('train', 'val', 'test'):
@@ -521,53 +354,3 @@ def class_histogram(root: str, sequences: Optional[Dict[str, Sequence[int]]] = N
                 counts += np.bincount(lut[lab & 0xFFFF], minlength=IGNORE_INDEX + 1)
         out[split] = {name: int(c) for name, c in zip(LEARNING_CLASSES + ('ignore',), counts)}
     return out
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-def _seq_list(text: str) -> List[int]:
-    try:
-        return [int(v) for v in text.split(',') if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'sequence list must look like 0,1,2, got {text!r}')
-
-
-def add_semantickitti_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``semantickitti`` sub-command of ``tools/create_synthetic_data.py``."""
-    p = subparsers.add_parser('semantickitti', help='labelled scans as a SemanticKITTI root (+ info pkls)',
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out-dir', default='data/synthetic-semantickitti', help='data root to write')
-    p.add_argument('--train-seqs', type=_seq_list, default=list(DEFAULT_SEQUENCES['train']))
-    p.add_argument('--val-seqs', type=_seq_list, default=list(DEFAULT_SEQUENCES['val']))
-    p.add_argument('--test-seqs', type=_seq_list, default=list(DEFAULT_SEQUENCES['test']))
-    p.add_argument('--frames-per-sequence', type=int, default=8, help=f'frames per sequence ({FRAME_INTERVAL} s '
-                   'apart)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--image-size', type=parse_image_size, default=(621, 188), help='image_2 size WxH')
-    p.add_argument('--num-azimuths', type=int, default=512, help='velodyne columns per revolution (64 beams)')
-    p.add_argument('--no-extras', action='store_true', help='no trees, hedges, fences or traffic signs')
-    p.add_argument('--workers', type=int, default=1, help='processes (output is identical for any value)')
-    p.add_argument('--no-infos', action='store_true', help='do not write the info pkls')
-    p.add_argument('--stock-infos', action='store_true',
-                   help='write the info pkls with mmdet3d\'s own converter (stock splits, no labels or camera in '
-                        'test) instead of this project\'s writer')
-    p.set_defaults(func=_run_semantickitti)
-    return p
-
-
-def _run_semantickitti(args: argparse.Namespace) -> None:
-    import time
-    t0 = time.time()
-    seqs = dict(train=args.train_seqs, val=args.val_seqs, test=args.test_seqs)
-    out = generate_semantickitti_root(args.out_dir, seqs, args.frames_per_sequence, args.seed, args.image_size,
-                                      args.num_azimuths, not args.no_extras, workers=args.workers)
-    print(f'wrote sequences {out["sequences"]} ({args.frames_per_sequence} frames each) to {out["root"]} in '
-          f'{time.time() - t0:.1f} s')
-    if args.no_infos:
-        return
-    t1 = time.time()
-    if args.stock_infos:
-        res = stock_semantickitti_infos(out['root'])
-    else:
-        res = create_semantickitti_infos(out['root'], sequences=seqs)
-    print(f'info pkls ({time.time() - t1:.1f} s): ' + ', '.join(f'{k}: {res["counts"][k]} frames -> {v}'
-                                                                for k, v in res['pkls'].items()))
