@@ -129,7 +129,6 @@ def embedded_semantickitti(tmp_path_factory):
     writer of ``data/synthetic-semantickitti``), shrunk: 2 frames per sequence, 128 columns (~8k points a scan)."""
     import subprocess
     import sys
-    pytest.importorskip('mmxmodal.datasets.synthetic.semantickitti', reason='needs the SemanticKITTI generator')
     root = tmp_path_factory.mktemp('sk')
     r = subprocess.run([sys.executable, 'tools/create_synthetic_data.py', 'semantickitti', '--out-dir', str(root),
                         '--frames-per-sequence', '2', '--num-azimuths', '128', '--workers', '1'], cwd=ROOT,
