@@ -16,7 +16,7 @@ from mmdet3d.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # import name -> distribution name, where they differ
-DIST = {'sklearn': 'scikit-learn', 'cv2': 'opencv-python-headless', 'PIL': 'Pillow', 'nuscenes': 'nuscenes-devkit',
+DIST = {'sklearn': 'scikit-learn', 'skimage': 'scikit-image', 'cv2': 'opencv-python-headless', 'PIL': 'Pillow', 'nuscenes': 'nuscenes-devkit',
         'open_clip': 'open-clip-torch', 'spconv': 'spconv-cu120', 'mmdet3d': 'mmdet3d', 'yaml': 'PyYAML'}
 
 
