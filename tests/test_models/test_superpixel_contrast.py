@@ -86,7 +86,7 @@ def _fake_model(loss_cfg):
 
 
 def test_superpixel_contrast_equals_hand_computation():
-    from mmxmodal.models.algorithms.simipu import _ViewPoints
+    from mmxmodal.models.algorithms.simipu import ViewPoints
     from mmxmodal.models.losses.info_nce import info_nce
     torch.manual_seed(0)
     H, W, D = 4, 6, 5
@@ -102,7 +102,7 @@ def test_superpixel_contrast_equals_hand_computation():
     uv = np.array([[0.5, 0.5], [1.2, 2.7], [4.5, 0.2], [0.5, 3.5], [5.5, 3.5]], np.float32)
     meta = dict(superpixels=sp, proj_point_idx=np.arange(5), proj_cam_idx=np.zeros(5, np.int64), proj_uv=uv)
     ds = SimpleNamespace(metainfo=meta)
-    view = _ViewPoints([valid], [torch.arange(5)], lambda idx: pts[torch.cat(idx)], pts.sum() * 0)
+    view = ViewPoints([valid], [torch.arange(5)], lambda idx: pts[torch.cat(idx)], pts.sum() * 0)
     fn = _fake_model(dict(type='SampledInfoNCELoss', temperature=0.1, max_pairs=None, gather_distributed=False))
     loss, acc, n = fn(view, [feat], [ds], 1, (H, W))
     # by hand: normalised pixel / point embeddings averaged per superpixel; superpixel 2 has no point
@@ -123,12 +123,12 @@ def test_superpixel_contrast_equals_hand_computation():
 
 
 def test_superpixel_contrast_empty_and_missing_maps():
-    from mmxmodal.models.algorithms.simipu import _ViewPoints
+    from mmxmodal.models.algorithms.simipu import ViewPoints
     pts = torch.randn(2, 3, requires_grad=True)
     feat = torch.randn(1, 3, 4, 4, requires_grad=True)
     meta = dict(superpixels=np.zeros((1, 4, 4), np.int32), proj_point_idx=np.zeros(0, np.int64),
                 proj_cam_idx=np.zeros(0, np.int64), proj_uv=np.zeros((0, 2), np.float32))
-    view = _ViewPoints([torch.ones(2, dtype=torch.bool)], [torch.arange(2)], lambda idx: pts[torch.cat(idx)],
+    view = ViewPoints([torch.ones(2, dtype=torch.bool)], [torch.arange(2)], lambda idx: pts[torch.cat(idx)],
                        pts.sum() * 0)
     fn = _fake_model(dict(type='SampledInfoNCELoss', max_pairs=None, gather_distributed=False))
     loss, acc, n = fn(view, [feat], [SimpleNamespace(metainfo=meta)], 1, (4, 4))

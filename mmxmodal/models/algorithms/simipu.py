@@ -115,7 +115,7 @@ def _scatter_mean(x: Tensor, index: Tensor, n: int) -> Tensor:
     return out / cnt[:, None]
 
 
-class _ViewPoints:
+class ViewPoints:
     """Point features of one LiDAR view: validity and duplicate keys for all points, features on demand."""
 
     def __init__(self, valid: List[Tensor], cell: List[Tensor], fetch, keep_alive: Tensor) -> None:
@@ -232,7 +232,7 @@ class SimIPU(BaseModel):
         return [feats[i] for i in self.img_feat_levels]
 
     # ---------------------------------------------------------------------------------------- LiDAR branch
-    def _sparse_view(self, points: List[Tensor], voxel_dict: Dict[str, Tensor]) -> _ViewPoints:
+    def _sparse_view(self, points: List[Tensor], voxel_dict: Dict[str, Tensor]) -> ViewPoints:
         enc = self.pts_middle_encoder
         if 'num_points' in voxel_dict:  # hard voxelisation
             coors = voxel_dict['coors']
@@ -257,14 +257,14 @@ class SimIPU(BaseModel):
         sizes = [p.shape[0] for p in points]
 
         def fetch(indices: List[Tensor]) -> Tensor:
-            rows = torch.cat([idx + off for idx, off in zip(indices, _offsets(sizes))])
+            rows = torch.cat([idx + off for idx, off in zip(indices, split_offsets(sizes))])
             feat, _, _ = gather_sparse_point_features(enc, stages, bev, all_bzyx[rows], self.sparse_point_sources)
             return feat
 
         keep = bev.sum() * 0 + sum(st.features.sum() * 0 for st in stages.values())
-        return _ViewPoints(list(valid.split(sizes)), list(cell.split(sizes)), fetch, keep)
+        return ViewPoints(list(valid.split(sizes)), list(cell.split(sizes)), fetch, keep)
 
-    def _pointnet_view(self, points: List[Tensor]) -> _ViewPoints:
+    def _pointnet_view(self, points: List[Tensor]) -> ViewPoints:
         sizes = {p.shape[0] for p in points}
         if len(sizes) != 1:
             raise ValueError(f'the PointNet++ branch needs the same number of points per sample (got {sizes}); '
@@ -293,10 +293,10 @@ class SimIPU(BaseModel):
 
         valid = [torch.ones(n, dtype=torch.bool, device=pts.device) for _ in points]
         cell = [torch.arange(n, device=pts.device) for _ in points]
-        return _ViewPoints(valid, cell, fetch, src_feat.sum() * 0)
+        return ViewPoints(valid, cell, fetch, src_feat.sum() * 0)
 
     def extract_pts_view(self, points: List[Tensor], voxel_dict: Optional[Dict[str, Tensor]] = None
-                         ) -> _ViewPoints:
+                         ) -> ViewPoints:
         """Point features of one view. points: list of (N_b, C) in the view's frame."""
         if self.with_sparse:
             if voxel_dict is None:
@@ -375,7 +375,7 @@ class SimIPU(BaseModel):
                           nsuperpixels=z1.new_tensor(float(n_sp)))
         return losses
 
-    def superpixel_contrast(self, view1: _ViewPoints, img_feats: List[Tensor], data_samples: list, num_cams: int,
+    def superpixel_contrast(self, view1: ViewPoints, img_feats: List[Tensor], data_samples: list, num_cams: int,
                             input_hw: Tuple[int, int]) -> Tuple[Tensor, Tensor, int]:
         """SLidR's superpixel-driven contrast: point and pixel embeddings averaged per superpixel, InfoNCE between
         the two averages of each superpixel that holds at least one projected point (the other superpixels are
@@ -455,7 +455,8 @@ class SimIPU(BaseModel):
                                   "(use 'loss' or 'tensor')")
 
 
-def _offsets(sizes: List[int]) -> List[int]:
+def split_offsets(sizes: List[int]) -> List[int]:
+    """Start offset of each of consecutive blocks of ``sizes`` rows (an exclusive cumulative sum)."""
     out, acc = [], 0
     for s in sizes:
         out.append(acc)

@@ -27,7 +27,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmxmodal.models.encoders.voxel_point_features import lookup_sparse_sites
-from .simipu import SimIPU, _offsets, _ViewPoints
+from .simipu import SimIPU, split_offsets, ViewPoints
 
 
 @contextlib.contextmanager
@@ -148,7 +148,7 @@ class SimIPUSeg(SimIPU):
         return out.features, rows
 
     def extract_pts_view(self, points: List[Tensor], voxel_dict: Optional[Dict[str, Tensor]] = None
-                         ) -> _ViewPoints:
+                         ) -> ViewPoints:
         """Point features of one view (every point through its voxel). points: list of (N_b, C)."""
         if voxel_dict is None:
             raise ValueError('SimIPUSeg needs voxels: set voxel=True in the data preprocessor')
@@ -159,10 +159,10 @@ class SimIPUSeg(SimIPU):
         valid = rows >= 0
 
         def fetch(indices: List[Tensor]) -> Tensor:
-            sel = torch.cat([idx + off for idx, off in zip(indices, _offsets(sizes))])
+            sel = torch.cat([idx + off for idx, off in zip(indices, split_offsets(sizes))])
             return voxel_features_to_points(feats, rows[sel])
 
-        return _ViewPoints(list(valid.split(sizes)), list(rows.split(sizes)), fetch, feats.sum() * 0)
+        return ViewPoints(list(valid.split(sizes)), list(rows.split(sizes)), fetch, feats.sum() * 0)
 
     def forward(self, inputs: dict, data_samples: Optional[list] = None, mode: str = 'tensor'):
         if mode == 'loss':
