@@ -4,8 +4,10 @@ Built from the public functions of :mod:`mmxmodal_bench.synthetic.objects` (``bu
 ``sample_surface``, ``random_cameras``, ``render``, ``partial_scan``); every object comes from its own random
 stream ``(seed, set, index)``, so the sets are disjoint object instances.
 
-* **source** (``source.npz`` + ``source_captions.json``): full surface clouds (``points`` (N, P, 3)), clean studio
-  renders (``images`` (N * V, H, W, 3) uint8, default lights, grey gradient background, elevation 5-40 deg),
+* **source** (``source.npz`` + ``source_captions.json``): full surface clouds (``points`` (N, P, 3)), renders
+  (``images`` (N * V, H, W, 3) uint8, elevation 5-40 deg; ``source_style='studio'``: default lights, grey
+  gradient background; ``'varied'``: random two-colour gradients and mildly jittered lighting, see
+  :func:`source_render`),
   ``image_object`` (N * V,) and one caption per render that names the object ("a photo of a chair."), as web
   captions would. This is what the small CLIP and the ULIP-style point alignment are trained on.
 * **target** (ModelNet40 h5 layout + views, read by ``ModelNet40Dataset``), with a real shift from the source
@@ -51,7 +53,8 @@ CAPTION_TEMPLATES = (
 )
 
 # random streams of this module (disjoint from objects.py's streams 0-2 and from each other)
-STREAM_SOURCE, STREAM_TRAIN, STREAM_VAL, STREAM_TEST = 101, 102, 103, 104
+STREAM_SOURCE, STREAM_TRAIN, STREAM_VAL, STREAM_TEST, STREAM_SOURCE_STYLE = 101, 102, 103, 104, 105
+SOURCE_STYLES = ('studio', 'varied')
 
 
 @dataclass
@@ -102,20 +105,37 @@ def shifted_render(obj, rng: np.random.Generator, image_size: int, shift: Target
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
+def source_render(obj, cam, style: str, rng: np.random.Generator) -> np.ndarray:
+    """One source view -> (H, W, 3) uint8.
+
+    ``'studio'``: the default lights and grey gradient background. ``'varied'`` (closer to web photos, which a real
+    CLIP saw): a vertical gradient between two random colours and mildly jittered lighting (gamma 0.8-1.25,
+    gain 0.8-1). Neither is the target's shift (noise-texture clutter, gamma up to 1.6, gain down to 0.55, colour
+    cast, low / high elevations with roll).
+    """
+    if style == 'studio':
+        return synth.render(obj, cam)[0]
+    if style != 'varied':
+        raise ValueError(f'source style {style!r} is not one of {SOURCE_STYLES}')
+    rgb, _ = synth.render(obj, cam, bg_top=tuple(rng.uniform(0.05, 0.95, 3)), bg_bottom=tuple(rng.uniform(0.05, 0.95, 3)))
+    img = (rgb.astype(np.float32) / 255.0) ** rng.uniform(0.8, 1.25) * rng.uniform(0.8, 1.0)
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
 def make_source(seed: int, classes: Sequence[str], per_class: int, views: int, image_size: int,
-                num_points: int) -> Dict[str, np.ndarray]:
-    """Source objects: full clouds, clean renders and one caption per render."""
+                num_points: int, style: str = 'studio') -> Dict[str, np.ndarray]:
+    """Source objects: full clouds, renders in ``style`` (:func:`source_render`) and one caption per render."""
     pts, labels, images, owner, captions = [], [], [], [], []
     for i in range(per_class * len(classes)):
         c = i % len(classes)
         s_shape, s_pts, s_view, s_cap = _streams(seed, STREAM_SOURCE, i)
+        s_style = np.random.default_rng([seed, STREAM_SOURCE_STYLE, i])
         obj = synth.build_object(classes[c], s_shape)
         p, _ = synth.sample_surface(obj, num_points, s_pts)
         pts.append(p)
         labels.append(c)
         for cam in synth.random_cameras(s_view, views, image_size):
-            rgb, _ = synth.render(obj, cam)
-            images.append(rgb)
+            images.append(source_render(obj, cam, style, s_style))
             owner.append(i)
             captions.append(caption(classes[c], s_cap))
     return dict(points=np.stack(pts), labels=np.array(labels, np.int64), images=np.stack(images),
@@ -167,14 +187,21 @@ def write_modelnet_split(root: str, split: str, classes: Sequence[str], points: 
 def generate(out_dir: str, seed: int = 0, classes: Optional[Sequence[str]] = None, source_per_class: int = 30,
              source_views: int = 3, train_per_class: int = 40, val_per_class: int = 15, test_per_class: int = 20,
              target_views: int = 2, image_size: int = 64, num_points: int = 1024,
-             shift: Optional[TargetShift] = None) -> dict:
-    """Generate the source and the target sets into ``out_dir`` (skipped when ``meta.json`` matches)."""
+             shift: Optional[TargetShift] = None, source_style: str = 'studio') -> dict:
+    """Generate the source and the target sets into ``out_dir`` (skipped when ``meta.json`` matches).
+
+    ``source_style``: how the source (captioned) images are rendered, see :func:`source_render`.
+    """
+    if source_style not in SOURCE_STYLES:
+        raise ValueError(f'source_style {source_style!r} is not one of {SOURCE_STYLES}')
     classes = list(synth.OBJECT_CLASSES if classes is None else classes)
     shift = shift or TargetShift()
     meta = dict(generator='mmxmodal_bench.crossmost_data', seed=seed, classes=classes,
                 source_per_class=source_per_class, source_views=source_views, train_per_class=train_per_class,
                 val_per_class=val_per_class, test_per_class=test_per_class, target_views=target_views,
                 image_size=image_size, num_points=num_points, shift=asdict(shift))
+    if source_style != 'studio':  # the meta (and so the cache key) of studio sets stays as it was
+        meta['source_style'] = source_style
     meta_path = osp.join(out_dir, 'meta.json')
     if osp.isfile(meta_path):
         with open(meta_path) as f:
@@ -185,7 +212,7 @@ def generate(out_dir: str, seed: int = 0, classes: Optional[Sequence[str]] = Non
     stale = osp.join(out_dir, 'start_info.json')  # a start made on other data (mmxmodal_bench.crossmost_start)
     if osp.isfile(stale):
         os.remove(stale)
-    src = make_source(seed, classes, source_per_class, source_views, image_size, num_points)
+    src = make_source(seed, classes, source_per_class, source_views, image_size, num_points, source_style)
     np.savez_compressed(osp.join(out_dir, 'source.npz'), **{k: v for k, v in src.items() if k != 'captions'})
     with open(osp.join(out_dir, 'source_captions.json'), 'w') as f:
         json.dump(src['captions'].tolist(), f)
@@ -223,9 +250,10 @@ def main(argv=None) -> None:
     p.add_argument('--train-per-class', type=int, default=40)
     p.add_argument('--val-per-class', type=int, default=15)
     p.add_argument('--test-per-class', type=int, default=20)
+    p.add_argument('--source-style', choices=SOURCE_STYLES, default='studio')
     a = p.parse_args(argv)
     meta = generate(a.out_dir, a.seed, source_per_class=a.source_per_class, train_per_class=a.train_per_class,
-                    val_per_class=a.val_per_class, test_per_class=a.test_per_class)
+                    val_per_class=a.val_per_class, test_per_class=a.test_per_class, source_style=a.source_style)
     print(json.dumps(meta))
 
 

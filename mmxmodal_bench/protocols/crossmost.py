@@ -9,10 +9,12 @@ Fixed before running (docs/crossmost.md):
   ULIP-style point alignment (:mod:`mmxmodal_bench.crossmost_start`), the self-training randomness.
 * The zero-shot start (CLIP text embeddings of the target class names) is evaluated on the target test split:
   ``zero_shot_point``, ``zero_shot_image``.
-* Choice of the joint rule's ``threshold`` x ``point_weight`` (``--thresholds``, ``--point-weights``): each
-  candidate self-trains on the tuning seeds (disjoint from the reported seeds; refused otherwise) and is scored by
-  the mean of the point and image accuracy of the EMA teacher on the target VAL split; the best is used for every
-  reported seed. ``--setting T,W`` skips the search (a choice made earlier on val: say so in the report).
+* Choice of the joint rule's ``threshold`` x ``point_weight`` (``--thresholds``, ``--point-weights``), and
+  optionally of the self-training epochs and of the source set's render style (``--grid``, a JSON of candidate
+  lists over ``threshold``, ``point_weight``, ``epochs``, ``source_style``): each candidate self-trains on the tuning
+  seeds (disjoint from the reported seeds; refused otherwise) and is scored by the mean of the point and image
+  accuracy of the EMA teacher on the target VAL split; the best is used for every reported seed.
+  ``--setting T,W`` skips the search (a choice made earlier on val: say so in the report).
 * Reported seeds: the configured method (``final_point``, ``final_image``, ``final_combined`` = the config's
   ``test_fusion``, plus ``final_fused_prob`` / ``final_fused_joint``), ``pl_share_image`` (share of the accepted
   pseudo-labels given by the 2D teacher over the run, %), ``pl_acc_image`` / ``pl_acc_point`` (their accuracy
@@ -40,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument('--tune-seeds', type=int, nargs='+', default=[100], help='seeds of the val search only')
     p.add_argument('--thresholds', type=float, nargs='+', default=[0.5, 0.8])
     p.add_argument('--point-weights', type=float, nargs='+', default=[1.0])
+    p.add_argument('--grid', default=None,
+                   help='json of candidate lists chosen on val, keys threshold, point_weight, epochs, source_style '
+                        '(replaces --thresholds / --point-weights; missing keys keep the single default)')
     p.add_argument('--setting', default=None, help='THRESHOLD,POINT_WEIGHT: skip the val search')
     p.add_argument('--epochs', type=int, default=None, help='self-training epochs (default: the config)')
     p.add_argument('--no-ablations', action='store_true')
@@ -156,7 +161,8 @@ def pseudo_label_summary(records: Sequence[dict]) -> Dict[str, Optional[float]]:
 def prepare_seed(work: str, seed: int, classes: Sequence[str], data_kwargs: dict, start_kwargs: dict) -> dict:
     from ..crossmost_data import generate
     from ..crossmost_start import make_start
-    data_dir = osp.join(work, f'seed{seed}', 'data')
+    style = data_kwargs.get('source_style', 'studio')
+    data_dir = osp.join(work, f'seed{seed}', 'data' if style == 'studio' else f'data_{style}')
     t = time.time()
     generate(data_dir, seed=seed, classes=classes, **data_kwargs)
     info = make_start(data_dir, seed=seed, **start_kwargs)
@@ -164,8 +170,8 @@ def prepare_seed(work: str, seed: int, classes: Sequence[str], data_kwargs: dict
 
 
 def run_arm(args, data_dir: str, seed: int, rule: dict, ablation: Optional[str], split: str,
-            tag: str) -> Tuple[Dict[str, float], List[dict]]:
-    cfg = seed_config(args.config, data_dir, seed, args.epochs, rule, ablation)
+            tag: str, epochs: Optional[int] = None) -> Tuple[Dict[str, float], List[dict]]:
+    cfg = seed_config(args.config, data_dir, seed, epochs, rule, ablation)
     wd = osp.join(osp.dirname(data_dir), tag)
     start = start_checkpoint(cfg, osp.join(wd, 'start.pth'))
     last, records = selftrain(cfg, start, osp.join(wd, 'selftrain'))
@@ -173,6 +179,29 @@ def run_arm(args, data_dir: str, seed: int, rule: dict, ablation: Optional[str],
 
 
 # ------------------------------------------------------------------------------------------------------- protocol
+GRID_KEYS = ('threshold', 'point_weight', 'epochs', 'source_style')
+
+
+def grid_candidates(args, data_kwargs: dict) -> List[dict]:
+    """Every combination of the val search: ``--grid`` lists, else ``--thresholds`` x ``--point-weights`` (epochs:
+    ``--epochs``; source style: ``--data-kwargs``)."""
+    import itertools
+    grid = dict(threshold=list(args.thresholds), point_weight=list(args.point_weights), epochs=[args.epochs],
+                source_style=[data_kwargs.get('source_style', 'studio')])
+    if args.grid:
+        given = json.loads(args.grid)
+        unknown = set(given) - set(GRID_KEYS)
+        if unknown:
+            raise ValueError(f'--grid keys {sorted(unknown)} are not among {GRID_KEYS}')
+        grid.update({k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in given.items()})
+    return [dict(zip(GRID_KEYS, combo)) for combo in itertools.product(*(grid[k] for k in GRID_KEYS))]
+
+
+def rule_of(candidate: dict) -> dict:
+    """The joint rule's part of a candidate."""
+    return dict(threshold=candidate['threshold'], point_weight=candidate['point_weight'])
+
+
 def run(args) -> dict:
     import torch
     from mmengine.config import Config
@@ -185,43 +214,50 @@ def run(args) -> dict:
     work = osp.abspath(args.work_dir)
     t0 = time.time()
 
-    # 1. the joint rule's threshold x point weight, chosen on val with the tuning seeds
-    candidates = [dict(threshold=t, point_weight=w) for t in args.thresholds for w in args.point_weights]
+    # 1. the joint rule's threshold x point weight (and, with --grid, epochs and source style), chosen on val with
+    #    the tuning seeds
+    candidates = grid_candidates(args, data_kwargs)
     val_scores: Dict[str, float] = {}
     if args.setting:
         t, w = (float(x) for x in args.setting.split(','))
-        chosen = dict(threshold=t, point_weight=w)
+        chosen = dict(candidates[0], threshold=t, point_weight=w)
     else:
         for cand in candidates:
-            key = f'threshold={cand["threshold"]},point_weight={cand["point_weight"]}'
+            key = ','.join(f'{k}={v}' for k, v in cand.items())
             vals = []
             for s in args.tune_seeds:
-                prep = prepare_seed(work, s, classes, data_kwargs, start_kwargs)
-                m, _ = run_arm(args, prep['data_dir'], s, cand, None, 'val', f'tune_{key}')
+                prep = prepare_seed(work, s, classes, dict(data_kwargs, source_style=cand['source_style']),
+                                    start_kwargs)
+                m, _ = run_arm(args, prep['data_dir'], s, rule_of(cand), None, 'val', f'tune_{key}',
+                               cand['epochs'])
                 vals.append((m['pts_acc'] + m['img_acc']) / 2)
                 print(f'[crossmost protocol] tune seed {s} {key}: val {m}', flush=True)
             val_scores[key] = sum(vals) / len(vals)
         best = transfer.select_on_val(val_scores, split=args.select_on)
         chosen = candidates[list(val_scores).index(best)]
     print(f'[crossmost protocol] chosen on val: {chosen} (val scores {val_scores})', flush=True)
+    rule, epochs = rule_of(chosen), chosen['epochs']
+    data_kwargs = dict(data_kwargs, source_style=chosen['source_style'])
 
     # 2. the reported seeds, test split, measured once with the chosen rule
     per_seed = {}
 
     def one_seed(seed: int) -> Dict[str, Optional[float]]:
         prep = prepare_seed(work, seed, classes, data_kwargs, start_kwargs)
-        cfg = seed_config(args.config, prep['data_dir'], seed, args.epochs, chosen)
-        start = start_checkpoint(cfg, osp.join(work, f'seed{seed}', 'start.pth'))
-        z = evaluate(cfg, start, osp.join(work, f'seed{seed}', 'eval_zero_shot'), 'test')
-        f, records = run_arm(args, prep['data_dir'], seed, chosen, None, 'test', 'full')
+        cfg = seed_config(args.config, prep['data_dir'], seed, epochs, rule)
+        wd = osp.dirname(prep['data_dir'])
+        start = start_checkpoint(cfg, osp.join(wd, f'start_{osp.basename(prep["data_dir"])}.pth'))
+        z = evaluate(cfg, start, osp.join(wd, f'eval_zero_shot_{osp.basename(prep["data_dir"])}'), 'test')
+        tag = '' if chosen['source_style'] == 'studio' else f'_{chosen["source_style"]}'
+        f, records = run_arm(args, prep['data_dir'], seed, rule, None, 'test', 'full' + tag, epochs)
         out = dict(zero_shot_point=z['pts_acc'], zero_shot_image=z['img_acc'],
                    zero_shot_combined=z['combined_acc'], final_point=f['pts_acc'], final_image=f['img_acc'],
                    final_combined=f['combined_acc'], final_fused_prob=f['fused_prob_acc'],
                    final_fused_joint=f['fused_joint_acc'], **pseudo_label_summary(records))
         if not args.no_ablations:
-            a, _ = run_arm(args, prep['data_dir'], seed, chosen, 'no2d', 'test', 'no2d')
+            a, _ = run_arm(args, prep['data_dir'], seed, rule, 'no2d', 'test', 'no2d' + tag, epochs)
             out['no2d_final_point'] = a['pts_acc']
-            a, _ = run_arm(args, prep['data_dir'], seed, chosen, 'nomask', 'test', 'nomask')
+            a, _ = run_arm(args, prep['data_dir'], seed, rule, 'nomask', 'test', 'nomask' + tag, epochs)
             out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
         per_seed[seed] = dict(start=prep['start_info'], pseudo_labels=records, arms=out)
         print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
@@ -242,7 +278,7 @@ def run(args) -> dict:
             'top-1 accuracy (%)', seeds, arms, split='test',
             baselines={k: v for k, v in baselines.items() if k in arms}, chance=100.0 / len(classes), scale=1.0,
             select_on=args.select_on, tune_seeds=args.tune_seeds, candidates=candidates, val_scores=val_scores,
-            chosen=chosen, config=osp.relpath(args.config, ROOT), epochs=args.epochs, data_kwargs=data_kwargs,
+            chosen=chosen, config=osp.relpath(args.config, ROOT), epochs=epochs, data_kwargs=data_kwargs,
             start_kwargs=start_kwargs, per_seed={str(k): v for k, v in per_seed.items()},
             seconds=round(time.time() - t0, 1), **extra)
 

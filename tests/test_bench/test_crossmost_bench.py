@@ -102,7 +102,8 @@ def test_protocol_end_to_end(tiny_data, tmp_path):
                 'final_fused_prob', 'final_fused_joint', 'pl_share_image', 'no2d_final_point',
                 'nomask_final_point', 'nomask_final_image', 'gain_point', 'gain_image'):
         assert len(res['arms'][arm]) == 1 and res['arms'][arm][0] is not None, arm
-    assert res['chosen'] == dict(threshold=0.5, point_weight=1.0) and res['split'] == 'test'
+    assert res['chosen'] == dict(threshold=0.5, point_weight=1.0, epochs=1, source_style='studio')
+    assert res['split'] == 'test'
     assert [r['epoch'] for r in res['per_seed']['0']['pseudo_labels']] == [1]
     # refused: a tuning seed that is also reported
     r = subprocess.run([sys.executable, 'tools/eval_transfer.py', 'crossmost', '--seeds', '0', '--tune-seeds', '0',
@@ -121,12 +122,14 @@ def test_protocol_selects_on_val_and_writes_interim_results(tmp_path, monkeypatc
     calls = []
 
     def fake_prepare(work, seed, classes, data_kwargs, start_kwargs):
-        return dict(data_dir=str(tmp_path / f'seed{seed}' / 'data'), start_info={}, seconds=0.0)
+        style = data_kwargs.get('source_style', 'studio')
+        return dict(data_dir=str(tmp_path / f'seed{seed}' / f'data_{style}'), start_info={}, seconds=0.0)
 
-    def fake_arm(args, data_dir, seed, rule, ablation, split, tag):
-        calls.append((seed, split, ablation, rule['threshold']))
-        if split == 'val':  # threshold 0.8 is better on val
+    def fake_arm(args, data_dir, seed, rule, ablation, split, tag, epochs=None):
+        calls.append((seed, split, ablation, rule['threshold'], epochs, osp.basename(data_dir)))
+        if split == 'val':  # threshold 0.8 is better on val, and with the grid: 3 epochs on varied sources
             v = 60.0 if rule['threshold'] == 0.8 else 50.0
+            v += 5.0 if (epochs, osp.basename(data_dir)) == (3, 'data_varied') else 0.0
             return dict(pts_acc=v, img_acc=v), []
         assert rule['threshold'] == 0.8, rule
         m = dict(pts_acc=70.0 + seed, img_acc=40.0, combined_acc=65.0, fused_prob_acc=65.0, fused_joint_acc=66.0)
@@ -146,17 +149,47 @@ def test_protocol_selects_on_val_and_writes_interim_results(tmp_path, monkeypatc
         return real_write(path, res)
     monkeypatch.setattr(transfer, 'write_results', spy_write)
     args = argparse.Namespace(config=proto.CONFIG, seeds=[0, 1, 2, 3], tune_seeds=[100], thresholds=[0.5, 0.8],
-                              point_weights=[1.0], setting=None, epochs=1, no_ablations=False, threads=1,
+                              point_weights=[1.0], setting=None, grid=None, epochs=1, no_ablations=False, threads=1,
                               data_kwargs='{}', start_kwargs='{}', work_dir=str(tmp_path), select_on='val',
                               out=str(tmp_path / 'r.json'))
     res = proto.run(args)
-    assert res['chosen'] == dict(threshold=0.8, point_weight=1.0) and res['complete'] is True
+    assert res['chosen'] == dict(threshold=0.8, point_weight=1.0, epochs=1, source_style='studio')
+    assert res['complete'] is True
     assert {c[0] for c in calls if c[1] == 'val'} == {100}  # only the tuning seed is scored on val
     assert res['arms']['final_point'] == [70.0, 71.0, 72.0, 73.0]
     assert res['arms']['gain_point'] == [10.0, 11.0, 12.0, 13.0]
     assert res['arms']['pl_share_image'] == [25.0] * 4
     assert len(seen_interim) == 1 and seen_interim[0]['seeds'] == [0, 1, 2]
     assert seen_interim[0]['complete'] is False
+    # the wider search: epochs and source style are chosen on val too, and the reported seeds use the choice
+    calls.clear()
+    args.grid = json.dumps(dict(threshold=[0.5, 0.8], epochs=[1, 3], source_style=['studio', 'varied']))
+    res = proto.run(args)
+    assert res['chosen'] == dict(threshold=0.8, point_weight=1.0, epochs=3, source_style='varied')
+    assert len(res['val_scores']) == 8 and {c[0] for c in calls if c[1] == 'val'} == {100}
+    assert {(c[4], c[5]) for c in calls if c[1] == 'test'} == {(3, 'data_varied')}
+    args.grid = json.dumps(dict(lr=[0.1]))
+    with pytest.raises(ValueError, match='lr'):
+        proto.run(args)
+    args.grid = None
     args.tune_seeds = [3]
     with pytest.raises(transfer.ProtocolError, match='overlap'):
         proto.run(args)
+
+
+def test_varied_source_style(tmp_path):
+    """'varied' source renders differ from the studio ones only in background and lighting; the studio set and its
+    cache key are unchanged."""
+    from mmxmodal_bench.crossmost_data import generate, load_source
+    kw = dict(seed=0, classes=['chair', 'mug'], source_per_class=1, source_views=2, train_per_class=1,
+              val_per_class=1, test_per_class=1, target_views=1, image_size=32, num_points=64)
+    a = generate(str(tmp_path / 'a'), **kw)
+    b = generate(str(tmp_path / 'b'), source_style='varied', **kw)
+    assert 'source_style' not in a and b['source_style'] == 'varied'
+    sa, sb = load_source(str(tmp_path / 'a')), load_source(str(tmp_path / 'b'))
+    assert (sa['points'] == sb['points']).all() and sa['captions'] == sb['captions']
+    corners = lambda im: im[:3, :3].reshape(-1, 3).astype(float)  # noqa: E731
+    assert np.std([corners(im).mean(0) for im in sb['images']], 0).mean() > \
+        5 * np.std([corners(im).mean(0) for im in sa['images']], 0).mean()
+    with pytest.raises(ValueError, match='source_style'):
+        generate(str(tmp_path / 'c'), source_style='web', **kw)

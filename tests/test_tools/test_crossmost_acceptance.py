@@ -9,8 +9,8 @@ self-training does not collapse the point branch, the masked-modelling and align
 are accepted and monitored per epoch, and both encoders move off their start. How much self-training gains is a
 claim over seeds, measured by ``tools/eval_transfer.py crossmost`` into ``benchmarks/results/`` (docs/crossmost.md).
 
-``MMXMODAL_CROSSMOST_TEST_SEED`` (default 0) picks the seed of data, CLIP, shots and training, to rerun this test
-under other seeds.
+``MMXMODAL_TEST_SEED`` (default 0, :mod:`tests.seeds`, as for the other acceptance tests) picks the seed of data,
+CLIP, shots and training, to rerun this test under other seeds.
 """
 import json
 import math
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.seeds import acceptance_seed
+
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 6  # a short schedule: the assertions are about the pipeline, not about the final accuracy
 CHANCE = 100.0 / 12
@@ -29,7 +31,7 @@ CHANCE = 100.0 / 12
 @pytest.fixture(scope='module')
 def acceptance_report(tmp_path_factory):
     work = tmp_path_factory.mktemp('crossmost_acceptance')
-    seed = os.environ.get('MMXMODAL_CROSSMOST_TEST_SEED', '0')
+    seed = str(acceptance_seed())
     env = dict(os.environ, HF_HUB_OFFLINE='1')
     r = subprocess.run([sys.executable, 'tools/crossmost_synthetic_acceptance.py', '--work-dir', str(work),
                         '--seed', seed, '--epochs', str(EPOCHS)],
