@@ -123,8 +123,12 @@ def pretrain(args, seed: int, work_dir: str) -> Dict[str, str]:
     if args.pretrain_epochs is not None:
         cmd.append(f'train_cfg.max_epochs={args.pretrain_epochs}')
     eps = select_epochs(args)
-    if eps is not None:  # keep every epoch's checkpoint; the candidates are reduced below, the rest removed
-        cmd += ['default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=-1']
+    if eps is not None:  # keep the candidates' checkpoints (every gcd epochs); reduced below, the rest removed
+        import math
+        interval = 0
+        for e in eps:
+            interval = math.gcd(interval, e)
+        cmd += [f'default_hooks.checkpoint.interval={interval}', 'default_hooks.checkpoint.max_keep_ckpts=-1']
     cmd += list(args.pretrain_options)
     t0 = time.time()
     _run(cmd, osp.join(work_dir, 'pretrain.log'))
