@@ -18,6 +18,10 @@ Per seed (the protocol is fixed before any test number is seen):
    fixed frame list of the 10 % config) and the config's schedule, run in-process with mmengine's ``Runner``; val and
    test mIoU from mmdet3d's ``SegMetric``.
 
+Protocol v2 (``--pretrain-select-epochs``): the checkpoints of the candidate epochs are kept and, per seed, the
+(checkpoint, probe lr) pair with the best linear-probe val mIoU is chosen; the fine-tuning arm starts from that
+checkpoint; test is measured once with the chosen pair. Without it the last checkpoint is used (protocol v1).
+
 mIoU values are in percent; per-class IoU and the val numbers are kept in the results file (``per_class``,
 ``val``). Heavy: run it under ``flock`` on a shared machine.
 """
