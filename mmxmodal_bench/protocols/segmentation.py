@@ -18,6 +18,10 @@ Per seed (the protocol is fixed before any test number is seen):
    fixed frame list of the 10 % config) and the config's schedule, run in-process with mmengine's ``Runner``; val and
    test mIoU from mmdet3d's ``SegMetric``.
 
+Protocol v2 (``--pretrain-select-epochs``): the checkpoints of the candidate epochs are kept and, per seed, the
+(checkpoint, probe lr) pair with the best linear-probe val mIoU is chosen; the fine-tuning arm starts from that
+checkpoint; test is measured once with the chosen pair. Without it the last checkpoint is used (protocol v1).
+
 mIoU values are in percent; per-class IoU and the val numbers are kept in the results file (``per_class``,
 ``val``). Heavy: run it under ``flock`` on a shared machine.
 """
@@ -55,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--lp-config', default=LP_CFG)
     p.add_argument('--ft-config', default=FT_CFG)
     p.add_argument('--pretrain-epochs', type=int, default=None, help='override the config (default: config)')
+    p.add_argument('--pretrain-select-epochs', type=int, nargs='+', default=None,
+                   help='protocol v2: keep the pretraining checkpoints of these epochs and choose, per seed, the one '
+                        'with the best linear-probe val mIoU (jointly with the probe lr); the fine-tuning arm uses '
+                        'the same checkpoint. Default: the last checkpoint only (protocol v1)')
     p.add_argument('--pretrain-options', nargs='*', default=[], help='extra --cfg-options of the pretraining')
     p.add_argument('--lp-lrs', type=float, nargs='+', default=[0.003, 0.03], help='chosen on val')
     p.add_argument('--lp-steps', type=int, default=300, help='AdamW steps of the linear probe')
@@ -102,18 +110,45 @@ def weights_only_checkpoint(src: str, dst: str) -> str:
     return dst
 
 
-def pretrain(args, seed: int, work_dir: str) -> str:
+def select_epochs(args) -> Optional[List[int]]:
+    """The candidate pretraining epochs (sorted, within ``--pretrain-epochs``), or None for the last one only."""
+    if not args.pretrain_select_epochs:
+        return None
+    eps = sorted(set(int(e) for e in args.pretrain_select_epochs))
+    if eps[0] < 1 or (args.pretrain_epochs is not None and eps[-1] > args.pretrain_epochs):
+        raise ValueError(f'--pretrain-select-epochs {eps} must lie in [1, --pretrain-epochs]')
+    return eps
+
+
+def pretrain(args, seed: int, work_dir: str) -> Dict[str, str]:
+    """Pretrain once; returns candidate name (``epoch=E``, or ``last``) -> weights-only checkpoint."""
     cmd = [sys.executable, 'tools/train.py', args.pretrain_config, '--work-dir', work_dir, '--cfg-options',
            f'randomness.seed={seed}', f'train_dataloader.dataset.data_root={_root(args)}/']
     if args.pretrain_epochs is not None:
         cmd.append(f'train_cfg.max_epochs={args.pretrain_epochs}')
+    eps = select_epochs(args)
+    if eps is not None:  # keep the candidates' checkpoints (every gcd epochs); reduced below, the rest removed
+        import math
+        interval = 0
+        for e in eps:
+            interval = math.gcd(interval, e)
+        cmd += [f'default_hooks.checkpoint.interval={interval}', 'default_hooks.checkpoint.max_keep_ckpts=-1']
     cmd += list(args.pretrain_options)
     t0 = time.time()
     _run(cmd, osp.join(work_dir, 'pretrain.log'))
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        last = f.read().strip()
-    out = weights_only_checkpoint(last, osp.join(work_dir, 'pretrained_weights.pth'))
-    print(f'segmentation: seed {seed}: pretrained in {time.time() - t0:.0f} s -> {out}', flush=True)
+    if eps is None:
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            last = f.read().strip()
+        out = {'last': weights_only_checkpoint(last, osp.join(work_dir, 'pretrained_weights.pth'))}
+    else:
+        out = {}
+        for e in eps:
+            out[f'epoch={e}'] = weights_only_checkpoint(osp.join(work_dir, f'epoch_{e}.pth'),
+                                                        osp.join(work_dir, f'pretrained_weights_epoch_{e}.pth'))
+        for f in os.listdir(work_dir):  # full checkpoints (optimizer state): not needed any more
+            if f.startswith('epoch_') and f.endswith('.pth'):
+                os.remove(osp.join(work_dir, f))
+    print(f'segmentation: seed {seed}: pretrained in {time.time() - t0:.0f} s -> {sorted(out)}', flush=True)
     return out
 
 
@@ -226,23 +261,30 @@ def seg_miou(preds: List[np.ndarray], labels: List[np.ndarray], classes: Sequenc
     return _miou(ret, classes)
 
 
-def linear_probe(args, seed: int, checkpoint: Optional[str], classes: Sequence[str]) -> dict:
-    cfg = _load_cfg(args.lp_config, args, checkpoint)
-    split = {}
-    for name, loader in (('train', 'train_dataloader'), ('val', 'val_dataloader'), ('test', 'test_dataloader')):
-        f, lab, _ = point_features(cfg, loader, seed)
-        split[name] = (f, lab)
-    tx = np.concatenate(split['train'][0])
-    ty = np.concatenate(split['train'][1])
-    scores, predictors = {}, {}
-    for lr in args.lp_lrs:
-        pred = train_linear_probe(tx, ty, len(classes), lr, args.lp_steps, args.lp_points, seed)
-        val_miou, _ = seg_miou([pred(f) for f in split['val'][0]], split['val'][1], classes)
-        scores[f'lr={lr:g}'] = val_miou
-        predictors[f'lr={lr:g}'] = pred
+def linear_probe(args, seed: int, checkpoints: Optional[Dict[str, Optional[str]]], classes: Sequence[str]) -> dict:
+    """Probe every candidate checkpoint (``{name: path}``; ``None``: random init) with every lr of ``--lp-lrs`` on
+    train, score each on val, choose (checkpoint, lr) by val mIoU, then measure test once with the chosen pair."""
+    if checkpoints is None or not isinstance(checkpoints, dict):
+        checkpoints = {'random' if checkpoints is None else 'last': checkpoints}
+    scores, best = {}, {}
+    for name, ckpt in checkpoints.items():
+        cfg = _load_cfg(args.lp_config, args, ckpt)
+        tr_f, tr_y, _ = point_features(cfg, 'train_dataloader', seed)
+        va_f, va_y, _ = point_features(cfg, 'val_dataloader', seed)
+        tx, ty = np.concatenate(tr_f), np.concatenate(tr_y)
+        del tr_f, tr_y
+        for lr in args.lp_lrs:
+            pred = train_linear_probe(tx, ty, len(classes), lr, args.lp_steps, args.lp_points, seed)
+            key = f'lr={lr:g}' if len(checkpoints) == 1 else f'{name},lr={lr:g}'
+            scores[key] = seg_miou([pred(f) for f in va_f], va_y, classes)[0]
+            best[key] = (name, pred)
     chosen = transfer.select_on_val(scores)
-    test_miou, per_class = seg_miou([predictors[chosen](f) for f in split['test'][0]], split['test'][1], classes)
-    return dict(test=test_miou, val=scores[chosen], val_scores=scores, chosen=chosen, per_class=per_class)
+    name, pred = best[chosen]
+    cfg = _load_cfg(args.lp_config, args, checkpoints[name])
+    te_f, te_y, _ = point_features(cfg, 'test_dataloader', seed)  # test: once, with the val-chosen pair
+    test_miou, per_class = seg_miou([pred(f) for f in te_f], te_y, classes)
+    return dict(test=test_miou, val=scores[chosen], val_scores=scores, chosen=chosen, checkpoint=name,
+                per_class=per_class)
 
 
 # ------------------------------------------------------------------------------------------------ fine-tuning
@@ -284,17 +326,24 @@ def run(args) -> dict:
     per_class: Dict[str, Dict[str, list]] = {a: {} for a in ARMS}
     val: Dict[str, list] = {a: [] for a in ARMS}
     chosen: Dict[str, list] = {a: [] for a in ARMS}
+    val_scores: Dict[str, list] = {a: [] for a in ('lp_pretrained', 'lp_random')}
+    pretrain_chosen: List[Optional[str]] = []
 
     def one_seed(seed: int) -> Dict[str, Optional[float]]:
         wd = osp.join(args.work_dir, f'seed{seed}')
-        ckpt = pretrain(args, seed, osp.join(wd, 'pretrain'))
+        ckpts = pretrain(args, seed, osp.join(wd, 'pretrain'))
         out: Dict[str, Optional[float]] = {}
-        for arm, c in (('lp_pretrained', ckpt), ('lp_random', None)):
+        ckpt = None
+        for arm, c in (('lp_pretrained', ckpts), ('lp_random', None)):
             t0 = time.time()
             r = linear_probe(args, seed, c, classes)
+            if arm == 'lp_pretrained':  # the fine-tuning starts from the checkpoint the probe chose on val
+                ckpt = ckpts[r['checkpoint']]
+                pretrain_chosen.append(r['checkpoint'])
             out[arm] = r['test']
             val[arm].append(r['val'])
             chosen[arm].append(r['chosen'])
+            val_scores[arm].append(r['val_scores'])
             for k, v in r['per_class'].items():
                 per_class[arm].setdefault(k, []).append(v)
             print(f'segmentation: seed {seed}: {arm} val {r["val_scores"]} -> {r["chosen"]}, test mIoU '
@@ -318,8 +367,14 @@ def run(args) -> dict:
     return transfer.make_results(
         'mIoU', args.seeds, {a: arms[a] for a in ARMS}, split=transfer.REPORT_SPLIT,
         label_fraction=label_fraction, baselines=BASELINES, unit='%', scale=1.0,
-        val=val, lp_chosen=chosen, per_class=per_class,
-        protocol=dict(pretrain_config=args.pretrain_config, lp_config=args.lp_config, ft_config=args.ft_config,
-                      pretrain_epochs=args.pretrain_epochs, lp_lrs=args.lp_lrs, lp_steps=args.lp_steps,
+        val=val, lp_chosen=chosen, lp_val_scores=val_scores, pretrain_checkpoint_chosen=pretrain_chosen,
+        per_class=per_class,
+        protocol=dict(version=2 if select_epochs(args) else 1,
+                      pretrain_config=args.pretrain_config, lp_config=args.lp_config, ft_config=args.ft_config,
+                      pretrain_epochs=args.pretrain_epochs, pretrain_select_epochs=select_epochs(args),
+                      checkpoint_choice=('per seed, the (pretraining epoch, probe lr) pair with the best linear-probe '
+                                         'val mIoU; the fine-tuning arm starts from the same checkpoint'
+                                         if select_epochs(args) else 'last checkpoint'),
+                      lp_lrs=args.lp_lrs, lp_steps=args.lp_steps,
                       lp_points=args.lp_points, ft_epochs=args.ft_epochs, data_root=args.data_root,
                       selection_split=transfer.SELECTION_SPLIT))
