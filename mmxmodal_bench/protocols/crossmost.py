@@ -178,6 +178,17 @@ def run_arm(args, data_dir: str, seed: int, rule: dict, ablation: Optional[str],
     return evaluate(cfg, last, osp.join(wd, f'eval_{split}'), split), records
 
 
+def relative_paths(info, base: str):
+    """``info`` with every absolute path under ``base`` written relative to it (results files name no machine)."""
+    if isinstance(info, dict):
+        return {k: relative_paths(v, base) for k, v in info.items()}
+    if isinstance(info, list):
+        return [relative_paths(v, base) for v in info]
+    if isinstance(info, str) and osp.isabs(info) and info.startswith(osp.join(base, '')):
+        return osp.relpath(info, base)
+    return info
+
+
 # ------------------------------------------------------------------------------------------------------- protocol
 GRID_KEYS = ('threshold', 'point_weight', 'epochs', 'source_style')
 
@@ -259,7 +270,7 @@ def run(args) -> dict:
             out['no2d_final_point'] = a['pts_acc']
             a, _ = run_arm(args, prep['data_dir'], seed, rule, 'nomask', 'test', 'nomask' + tag, epochs)
             out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
-        per_seed[seed] = dict(start=prep['start_info'], pseudo_labels=records, arms=out)
+        per_seed[seed] = dict(start=relative_paths(prep['start_info'], work), pseudo_labels=records, arms=out)
         print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
         with open(osp.join(work, 'partial.json'), 'w') as f:  # what is done so far, if the run is cut short
             json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
