@@ -180,12 +180,7 @@ class SimIPU(BaseModel):
         if (pts_middle_encoder is None) == (pts_backbone is None):
             raise ValueError('SimIPU needs exactly one LiDAR branch: pts_middle_encoder (sparse voxels, with '
                              'pts_voxel_encoder) or pts_backbone (PointNet++)')
-        if len(img_feat_levels) != len(img_feat_channels):
-            raise ValueError('img_feat_levels and img_feat_channels must have the same length')
-        self.img_backbone = MODELS.build(img_backbone)
-        self.img_neck = MODELS.build(img_neck) if img_neck is not None else None
-        self.img_feat_levels = tuple(img_feat_levels)
-        img_channels = int(sum(img_feat_channels))
+        img_channels = self._build_image_branch(img_backbone, img_neck, img_feat_levels, img_feat_channels)
 
         if pts_middle_encoder is not None:
             if pts_voxel_encoder is None:
@@ -205,6 +200,24 @@ class SimIPU(BaseModel):
                 raise ValueError('pts_feat_channels is required with pts_backbone')
             pts_channels = int(pts_feat_channels)
             self.with_sparse = False
+        self._build_contrast(pts_channels, img_channels, point_proj, inter_point_proj, img_proj, loss_intra, loss_inter,
+                             loss_superpixel, max_pairs_intra, max_pairs_inter, dedup)
+
+    def _build_image_branch(self, img_backbone: dict, img_neck: Optional[dict], img_feat_levels: Sequence[int],
+                            img_feat_channels: Sequence[int]) -> int:
+        """Image backbone (+ neck) and the sampled levels; returns the image feature size."""
+        if len(img_feat_levels) != len(img_feat_channels):
+            raise ValueError('img_feat_levels and img_feat_channels must have the same length')
+        self.img_backbone = MODELS.build(img_backbone)
+        self.img_neck = MODELS.build(img_neck) if img_neck is not None else None
+        self.img_feat_levels = tuple(img_feat_levels)
+        return int(sum(img_feat_channels))
+
+    def _build_contrast(self, pts_channels: int, img_channels: int, point_proj: dict, inter_point_proj: Optional[dict],
+                        img_proj: Optional[dict], loss_intra: dict, loss_inter: dict, loss_superpixel: Optional[dict],
+                        max_pairs_intra: Optional[int], max_pairs_inter: Optional[int], dedup: bool) -> None:
+        """Projection heads (``inter_point_proj`` / ``img_proj`` default to ``point_proj``'s config), losses and
+        pair sampling."""
 
         def head(cfg: Optional[dict], c: int):
             cfg = dict(point_proj if cfg is None else cfg)

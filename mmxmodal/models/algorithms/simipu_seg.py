@@ -98,30 +98,13 @@ class SimIPUSeg(SimIPU):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         BaseModel.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if len(img_feat_levels) != len(img_feat_channels):
-            raise ValueError('img_feat_levels and img_feat_channels must have the same length')
-        self.img_backbone = MODELS.build(img_backbone)
-        self.img_neck = MODELS.build(img_neck) if img_neck is not None else None
-        self.img_feat_levels = tuple(img_feat_levels)
+        img_channels = self._build_image_branch(img_backbone, img_neck, img_feat_levels, img_feat_channels)
         self.voxel_encoder = MODELS.build(voxel_encoder) if voxel_encoder is not None else None
         self.backbone = MODELS.build(backbone)
         self.with_sparse = True
         self.backbone_channels = int(backbone_channels)
-
-        def head(cfg: Optional[dict], c: int):
-            cfg = dict(point_proj if cfg is None else cfg)
-            cfg['in_channels'] = c
-            return MODELS.build(cfg)
-
-        self.point_proj = head(point_proj, self.backbone_channels)
-        self.inter_point_proj = head(inter_point_proj, self.backbone_channels)
-        self.img_proj = head(img_proj, int(sum(img_feat_channels)))
-        self.loss_intra = MODELS.build(loss_intra)
-        self.loss_inter = MODELS.build(loss_inter)
-        self.max_pairs_intra = max_pairs_intra
-        self.max_pairs_inter = max_pairs_inter
-        self.dedup = dedup
-        self.loss_superpixel = MODELS.build(loss_superpixel) if loss_superpixel is not None else None
+        self._build_contrast(self.backbone_channels, img_channels, point_proj, inter_point_proj, img_proj, loss_intra,
+                             loss_inter, loss_superpixel, max_pairs_intra, max_pairs_inter, dedup)
 
     # ---------------------------------------------------------------------------------------- LiDAR branch
     def extract_voxel_feats(self, voxel_dict: Dict[str, Tensor], batch_size: int):
