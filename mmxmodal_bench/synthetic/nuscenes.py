@@ -43,6 +43,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from mmxmodal.datasets.converters.nuscenes import TABLES
+from mmxmodal.datasets.nuscenes_seg import NUSCENES_LIDARSEG_CATEGORIES
 
 from .files import write_file
 from .scene import (CAMERA_ORDER, FIRST_OBJECT_ID, SEMANTIC_CLASSES, CameraFrame, StreetScene,
@@ -55,16 +56,8 @@ ANNOTATION_RANGE = 60.0  # m, objects farther from the ego are not annotated
 LOCATIONS = (('singapore-onenorth', 'n015', '+0800'), ('boston-seaport', 'n008', '-0400'),
              ('singapore-queenstown', 'n015', '+0800'), ('singapore-hollandvillage', 'n015', '+0800'))
 
-# nuScenes taxonomy (``index`` as in the lidarseg release of v1.0-mini)
-CATEGORIES = (
-    'noise', 'animal', 'human.pedestrian.adult', 'human.pedestrian.child', 'human.pedestrian.construction_worker',
-    'human.pedestrian.personal_mobility', 'human.pedestrian.police_officer', 'human.pedestrian.stroller',
-    'human.pedestrian.wheelchair', 'movable_object.barrier', 'movable_object.debris',
-    'movable_object.pushable_pullable', 'movable_object.trafficcone', 'static_object.bicycle_rack',
-    'vehicle.bicycle', 'vehicle.bus.bendy', 'vehicle.bus.rigid', 'vehicle.car', 'vehicle.construction',
-    'vehicle.emergency.ambulance', 'vehicle.emergency.police', 'vehicle.motorcycle', 'vehicle.trailer',
-    'vehicle.truck', 'flat.driveable_surface', 'flat.other', 'flat.sidewalk', 'flat.terrain', 'static.manmade',
-    'static.other', 'static.vegetation', 'vehicle.ego')
+# nuScenes taxonomy (``index`` as in the lidarseg release of v1.0-mini): the plugin's table
+CATEGORIES = NUSCENES_LIDARSEG_CATEGORIES
 ATTRIBUTES = ('vehicle.moving', 'vehicle.stopped', 'vehicle.parked', 'cycle.with_rider', 'cycle.without_rider',
               'pedestrian.sitting_lying_down', 'pedestrian.standing', 'pedestrian.moving')
 VISIBILITY = (('1', 'v0-40', 'visibility of whole object is between 0 and 40%'),
