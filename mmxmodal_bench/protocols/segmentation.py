@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--ft-epochs', type=int, default=None, help='override the fine-tuning schedule (default: config)')
     p.add_argument('--ft-options', nargs='*', default=[], help='extra --cfg-options of the fine-tuning')
     p.add_argument('--skip-ft', action='store_true', help='linear probe only (ft arms reported as null)')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='seeds run at once, each in its own process (OMP_NUM_THREADS=1 each); the results are '
+                        'the same as one at a time (every seed is independent)')
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -316,6 +319,43 @@ def finetune(args, seed: int, checkpoint: Optional[str], work_dir: str, classes:
     return dict(test=test_miou, val=val_miou, per_class=per_class)
 
 
+# ------------------------------------------------------------------------------------------------ one seed
+def run_one_seed(args, seed: int, classes: Sequence[str]) -> dict:
+    """Pretrain once, then probe and fine-tune from the pretrained and from random weights (one seed).
+
+    Returns ``{'test': {arm: mIoU}, 'val': {arm: mIoU}, 'chosen': {arm: [choice]}, 'val_scores': {arm: {...}},
+    'per_class': {arm: {class: IoU}}, 'pretrain_chosen': name}``; module level so that ``--jobs`` can run it in a
+    spawned process.
+    """
+    wd = osp.join(args.work_dir, f'seed{seed}')
+    ckpts = pretrain(args, seed, osp.join(wd, 'pretrain'))
+    res = dict(test={}, val={}, chosen={}, val_scores={}, per_class={}, pretrain_chosen=None)
+    ckpt = None
+    for arm, c in (('lp_pretrained', ckpts), ('lp_random', None)):
+        t0 = time.time()
+        r = linear_probe(args, seed, c, classes)
+        if arm == 'lp_pretrained':  # the fine-tuning starts from the checkpoint the probe chose on val
+            ckpt = ckpts[r['checkpoint']]
+            res['pretrain_chosen'] = r['checkpoint']
+        res['test'][arm], res['val'][arm] = r['test'], r['val']
+        res['chosen'][arm] = [r['chosen']]
+        res['val_scores'][arm] = r['val_scores']
+        res['per_class'][arm] = r['per_class']
+        print(f'segmentation: seed {seed}: {arm} val {r["val_scores"]} -> {r["chosen"]}, test mIoU '
+              f'{r["test"]:.1f} ({time.time() - t0:.0f} s)', flush=True)
+    for arm, c in (('ft_pretrained', ckpt), ('ft_scratch', None)):
+        if args.skip_ft:
+            res['test'][arm] = res['val'][arm] = None
+            continue
+        t0 = time.time()
+        r = finetune(args, seed, c, osp.join(wd, arm), classes)
+        res['test'][arm], res['val'][arm] = r['test'], r['val']
+        res['per_class'][arm] = r['per_class']
+        print(f'segmentation: seed {seed}: {arm} val mIoU {r["val"]:.1f}, test mIoU {r["test"]:.1f} '
+              f'({time.time() - t0:.0f} s)', flush=True)
+    return res
+
+
 # ------------------------------------------------------------------------------------------------ protocol
 def run(args) -> dict:
     from mmengine.config import Config
@@ -329,41 +369,26 @@ def run(args) -> dict:
     val_scores: Dict[str, list] = {a: [] for a in ('lp_pretrained', 'lp_random')}
     pretrain_chosen: List[Optional[str]] = []
 
-    def one_seed(seed: int) -> Dict[str, Optional[float]]:
-        wd = osp.join(args.work_dir, f'seed{seed}')
-        ckpts = pretrain(args, seed, osp.join(wd, 'pretrain'))
-        out: Dict[str, Optional[float]] = {}
-        ckpt = None
-        for arm, c in (('lp_pretrained', ckpts), ('lp_random', None)):
-            t0 = time.time()
-            r = linear_probe(args, seed, c, classes)
-            if arm == 'lp_pretrained':  # the fine-tuning starts from the checkpoint the probe chose on val
-                ckpt = ckpts[r['checkpoint']]
-                pretrain_chosen.append(r['checkpoint'])
-            out[arm] = r['test']
-            val[arm].append(r['val'])
-            chosen[arm].append(r['chosen'])
-            val_scores[arm].append(r['val_scores'])
-            for k, v in r['per_class'].items():
+    seeds = [int(s) for s in args.seeds]
+    jobs = max(1, min(int(getattr(args, 'jobs', 1) or 1), len(seeds)))
+    if jobs == 1:
+        per_seed = [run_one_seed(args, seed, classes) for seed in seeds]
+    else:  # independent seeds in spawned processes (no state shared with this one); collected in seed order
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+            per_seed = list(pool.map(run_one_seed, [args] * len(seeds), seeds, [classes] * len(seeds)))
+    for r in per_seed:
+        pretrain_chosen.append(r['pretrain_chosen'])
+        for arm in ARMS:
+            val[arm].append(r['val'][arm])
+            chosen[arm].extend(r['chosen'].get(arm, []))
+            for k, v in r['per_class'].get(arm, {}).items():
                 per_class[arm].setdefault(k, []).append(v)
-            print(f'segmentation: seed {seed}: {arm} val {r["val_scores"]} -> {r["chosen"]}, test mIoU '
-                  f'{r["test"]:.1f} ({time.time() - t0:.0f} s)', flush=True)
-        for arm, c in (('ft_pretrained', ckpt), ('ft_scratch', None)):
-            if args.skip_ft:
-                out[arm] = None
-                val[arm].append(None)
-                continue
-            t0 = time.time()
-            r = finetune(args, seed, c, osp.join(wd, arm), classes)
-            out[arm] = r['test']
-            val[arm].append(r['val'])
-            for k, v in r['per_class'].items():
-                per_class[arm].setdefault(k, []).append(v)
-            print(f'segmentation: seed {seed}: {arm} val mIoU {r["val"]:.1f}, test mIoU {r["test"]:.1f} '
-                  f'({time.time() - t0:.0f} s)', flush=True)
-        return out
-
-    arms = transfer.run_seeds(args.seeds, one_seed)
+        for arm in val_scores:
+            val_scores[arm].append(r['val_scores'][arm])
+    it = iter(per_seed)
+    arms = transfer.run_seeds(seeds, lambda seed: next(it)['test'])
     return transfer.make_results(
         'mIoU', args.seeds, {a: arms[a] for a in ARMS}, split=transfer.REPORT_SPLIT,
         label_fraction=label_fraction, baselines=BASELINES, unit='%', scale=1.0,

@@ -40,7 +40,7 @@ def test_tool_runs_the_tiny_protocol_and_writes_its_table(tmp_path):
            '--work-dir', str(tmp_path / 'wd'), '--data-root', str(root), '--pretrain-epochs', '2',
            '--pretrain-select-epochs', '1', '2',
            '--lp-lrs', '0.01', '0.1', '--lp-steps', '5', '--lp-points', '5000', '--ft-epochs', '1',
-           '--ft-options', 'train_dataloader.dataset.indices=[0,1]']
+           '--ft-options', 'train_dataloader.dataset.indices=[0,1]', '--jobs', '2']  # seeds in 2 processes
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     res = transfer.load_results(str(out))
