@@ -21,6 +21,7 @@ Per seed (the protocol is fixed before any test number is seen):
 Protocol v2 (``--pretrain-select-epochs``): the checkpoints of the candidate epochs are kept and, per seed, the
 (checkpoint, probe lr) pair with the best linear-probe val mIoU is chosen; the fine-tuning arm starts from that
 checkpoint; test is measured once with the chosen pair. Without it the last checkpoint is used (protocol v1).
+``--jobs N`` runs N seeds at once in spawned processes (each seed is independent; same results).
 
 mIoU values are in percent; per-class IoU and the val numbers are kept in the results file (``per_class``,
 ``val``). Heavy: run it under ``flock`` on a shared machine.
