@@ -49,6 +49,9 @@ def add_arguments(p) -> None:
     p.add_argument('--epochs', type=int, default=None, help='self-training epochs (default: the config)')
     p.add_argument('--no-ablations', action='store_true')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--jobs', type=int, default=1,
+                   help='reported seeds run at once, each in its own spawned process (each seed is independent: '
+                        'same results as one at a time)')
     p.add_argument('--data-kwargs', default='{}', help='json kwargs of crossmost_data.generate (smaller sets)')
     p.add_argument('--start-kwargs', default='{"clip_epochs": 15, "ulip_epochs": 15}',
                    help='json kwargs of crossmost_start.make_start')
@@ -189,6 +192,36 @@ def relative_paths(info, base: str):
     return info
 
 
+def reported_seed(args, seed: int, work: str, data_kwargs: dict, start_kwargs: dict,
+                  chosen: dict) -> Tuple[Dict[str, Optional[float]], dict]:
+    """One reported seed on the test split with the val-chosen setting: the zero-shot start, the method and (unless
+    ``--no-ablations``) the ablations. Returns ``(arms, per-seed record)``; module level so that ``--jobs`` can run
+    it in a spawned process."""
+    import torch
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    from mmengine.config import Config
+    classes = list(Config.fromfile(args.config).class_names)
+    rule, epochs = rule_of(chosen), chosen['epochs']
+    prep = prepare_seed(work, seed, classes, data_kwargs, start_kwargs)
+    cfg = seed_config(args.config, prep['data_dir'], seed, epochs, rule)
+    wd = osp.dirname(prep['data_dir'])
+    start = start_checkpoint(cfg, osp.join(wd, f'start_{osp.basename(prep["data_dir"])}.pth'))
+    z = evaluate(cfg, start, osp.join(wd, f'eval_zero_shot_{osp.basename(prep["data_dir"])}'), 'test')
+    tag = '' if chosen['source_style'] == 'studio' else f'_{chosen["source_style"]}'
+    f, records = run_arm(args, prep['data_dir'], seed, rule, None, 'test', 'full' + tag, epochs)
+    out = dict(zero_shot_point=z['pts_acc'], zero_shot_image=z['img_acc'],
+               zero_shot_combined=z['combined_acc'], final_point=f['pts_acc'], final_image=f['img_acc'],
+               final_combined=f['combined_acc'], final_fused_prob=f['fused_prob_acc'],
+               final_fused_joint=f['fused_joint_acc'], **pseudo_label_summary(records))
+    if not args.no_ablations:
+        a, _ = run_arm(args, prep['data_dir'], seed, rule, 'no2d', 'test', 'no2d' + tag, epochs)
+        out['no2d_final_point'] = a['pts_acc']
+        a, _ = run_arm(args, prep['data_dir'], seed, rule, 'nomask', 'test', 'nomask' + tag, epochs)
+        out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
+    return out, dict(start=relative_paths(prep['start_info'], work), pseudo_labels=records, arms=out)
+
+
 # ------------------------------------------------------------------------------------------------------- protocol
 GRID_KEYS = ('threshold', 'point_weight', 'epochs', 'source_style')
 
@@ -247,34 +280,14 @@ def run(args) -> dict:
         best = transfer.select_on_val(val_scores, split=args.select_on)
         chosen = candidates[list(val_scores).index(best)]
     print(f'[crossmost protocol] chosen on val: {chosen} (val scores {val_scores})', flush=True)
-    rule, epochs = rule_of(chosen), chosen['epochs']
+    epochs = chosen['epochs']
     data_kwargs = dict(data_kwargs, source_style=chosen['source_style'])
 
     # 2. the reported seeds, test split, measured once with the chosen rule
-    per_seed = {}
-
-    def one_seed(seed: int) -> Dict[str, Optional[float]]:
-        prep = prepare_seed(work, seed, classes, data_kwargs, start_kwargs)
-        cfg = seed_config(args.config, prep['data_dir'], seed, epochs, rule)
-        wd = osp.dirname(prep['data_dir'])
-        start = start_checkpoint(cfg, osp.join(wd, f'start_{osp.basename(prep["data_dir"])}.pth'))
-        z = evaluate(cfg, start, osp.join(wd, f'eval_zero_shot_{osp.basename(prep["data_dir"])}'), 'test')
-        tag = '' if chosen['source_style'] == 'studio' else f'_{chosen["source_style"]}'
-        f, records = run_arm(args, prep['data_dir'], seed, rule, None, 'test', 'full' + tag, epochs)
-        out = dict(zero_shot_point=z['pts_acc'], zero_shot_image=z['img_acc'],
-                   zero_shot_combined=z['combined_acc'], final_point=f['pts_acc'], final_image=f['img_acc'],
-                   final_combined=f['combined_acc'], final_fused_prob=f['fused_prob_acc'],
-                   final_fused_joint=f['fused_joint_acc'], **pseudo_label_summary(records))
-        if not args.no_ablations:
-            a, _ = run_arm(args, prep['data_dir'], seed, rule, 'no2d', 'test', 'no2d' + tag, epochs)
-            out['no2d_final_point'] = a['pts_acc']
-            a, _ = run_arm(args, prep['data_dir'], seed, rule, 'nomask', 'test', 'nomask' + tag, epochs)
-            out['nomask_final_point'], out['nomask_final_image'] = a['pts_acc'], a['img_acc']
-        per_seed[seed] = dict(start=relative_paths(prep['start_info'], work), pseudo_labels=records, arms=out)
-        print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
-        with open(osp.join(work, 'partial.json'), 'w') as f:  # what is done so far, if the run is cut short
-            json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
-        return out
+    per_seed: Dict[int, dict] = {}
+    done: Dict[int, Dict[str, Optional[float]]] = {}
+    seeds = [int(s) for s in args.seeds]
+    jobs = max(1, min(int(getattr(args, 'jobs', 1) or 1), len(seeds)))
 
     def results(seeds: Sequence[int], arms: Dict[str, list], **extra) -> dict:
         arms = dict(arms)
@@ -293,16 +306,26 @@ def run(args) -> dict:
             start_kwargs=start_kwargs, per_seed={str(k): v for k, v in per_seed.items()},
             seconds=round(time.time() - t0, 1), **extra)
 
-    done_arms: Dict[str, list] = {}
-
-    def one_seed_and_interim(seed: int) -> Dict[str, Optional[float]]:
-        out = one_seed(seed)
-        for k, v in out.items():
-            done_arms.setdefault(k, [None] * (len(per_seed) - 1)).append(v)
-        if 3 <= len(per_seed) < len(args.seeds):  # an interim file in the same schema, if the run is cut short
-            done = [s for s in args.seeds if s in per_seed]
-            transfer.write_results(args.out, results(done, done_arms, complete=False, seeds_planned=args.seeds))
+    def collect(seed: int, out: dict, entry: dict) -> Dict[str, Optional[float]]:
+        per_seed[seed], done[seed] = entry, out
+        print(f'[crossmost protocol] seed {seed}: {json.dumps(out)}', flush=True)
+        with open(osp.join(work, 'partial.json'), 'w') as f:  # what is done so far, if the run is cut short
+            json.dump(dict(chosen=chosen, val_scores=val_scores, per_seed=per_seed), f, indent=2)
+        if 3 <= len(done) < len(seeds):  # an interim file in the same schema, if the run is cut short
+            ds = [s for s in seeds if s in done]
+            transfer.write_results(args.out, results(ds, transfer.run_seeds(ds, done.__getitem__), complete=False,
+                                                     seeds_planned=seeds))
         return out
 
-    arms = transfer.run_seeds(args.seeds, one_seed_and_interim)
+    if jobs > 1:  # independent seeds in spawned processes, collected as they finish, reported in seed order
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+            futures = {pool.submit(reported_seed, args, s, work, data_kwargs, start_kwargs, chosen): s for s in seeds}
+            for fut in as_completed(futures):
+                collect(futures[fut], *fut.result())
+    else:
+        for seed in seeds:
+            collect(seed, *reported_seed(args, seed, work, data_kwargs, start_kwargs, chosen))
+    arms = transfer.run_seeds(seeds, done.__getitem__)
     return results(args.seeds, arms, complete=True)
