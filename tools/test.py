@@ -16,7 +16,10 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmdet3d.utils import replace_ceph_backend  # noqa: E402
+# imported before any runner exists (see tools/train.py and mmxmodal.utils.dist.close_process_group)
+import mmdet3d.visualization  # noqa: E402,F401
 from mmxmodal.utils.config_checks import check_config_paths  # noqa: E402
+from mmxmodal.utils.dist import close_process_group  # noqa: E402
 
 
 def parse_args():
@@ -110,6 +113,8 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.test()
+    del runner
+    close_process_group()
 
 
 if __name__ == '__main__':

@@ -18,8 +18,13 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmdet3d.utils import replace_ceph_backend  # noqa: E402
+# imported here, not first while the runner builds its visualizer: an optional import that fails in there (trimesh
+# keeps such ImportErrors, tracebacks and all) would hold the runner's frames, and with them the runner and its
+# process group, until interpreter exit (see mmxmodal.utils.dist.close_process_group)
+import mmdet3d.visualization  # noqa: E402,F401
 from mmxmodal.utils.config_checks import check_config_paths  # noqa: E402
 from mmxmodal.utils.checkpoint import add_plain_checkpoint_hook  # noqa: E402
+from mmxmodal.utils.dist import close_process_group  # noqa: E402
 
 
 def parse_args():
@@ -124,12 +129,8 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.train()
-    # leave the process group in order: a rank that exits while another is still writing a checkpoint can abort
-    # in gloo's teardown ("terminate called without an active exception")
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    del runner
+    close_process_group()
 
 
 if __name__ == '__main__':

@@ -98,3 +98,21 @@ class _AllReduceMean(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return (grad / dist.get_world_size(), )
+
+
+def close_process_group() -> None:
+    """Leave the default process group in order, while the interpreter is fully alive (a no-op without one).
+
+    ``destroy_process_group`` only drops ``torch.distributed``'s own references to the group; a runner's
+    ``MMDistributedDataParallel`` wrapper keeps it alive until the runner is collected. Left to interpreter
+    finalisation, gloo's worker threads can abort the process ("terminate called without an active exception",
+    the SIGABRT of one rank under ``dist_train.sh`` on CPU). So the caller drops its runner first, reference
+    cycles are collected here, and every rank waits for the others (one may still be saving its last checkpoint)
+    before the group is destroyed.
+    """
+    import gc
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+        gc.collect()

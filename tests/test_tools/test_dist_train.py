@@ -57,3 +57,33 @@ def test_dist_train_two_cpu_processes(tmp_path, tiny_objects):
     assert 'using the gloo backend instead of nccl' in r.stdout + r.stderr + log
     # 16 objects, batch 4 per process, 2 processes: 2 iterations in the epoch
     assert 'Epoch(train) [1][2/2]' in log
+
+
+def test_train_py_frees_its_runner_before_the_process_group_is_destroyed(tmp_path, tiny_objects):
+    """Nothing outlives ``tools/train.py``'s runner: its DDP wrapper holds the process group, and a group that lives
+    until interpreter exit can abort a gloo rank there (the SIGABRT once seen under ``dist_train.sh``). An optional
+    import that fails while the runner builds its visualizer keeps a traceback, and with it the runner's frames."""
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text(textwrap.dedent(f"""
+        _base_ = ['{CONFIG}']
+        train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
+                                dataset=dict(data_root='{tiny_objects}/'))
+        train_cfg = dict(max_epochs=1, val_interval=100)
+        val_dataloader = val_evaluator = val_cfg = None
+        test_dataloader = test_evaluator = test_cfg = None
+        default_hooks = dict(checkpoint=None)
+    """))
+    script = textwrap.dedent(f"""
+        import gc, runpy, sys
+        sys.argv = ['tools/train.py', {str(cfg)!r}, '--work-dir', {str(tmp_path / 'work')!r}]
+        runpy.run_path('tools/train.py', run_name='__main__')
+        gc.collect()
+        from mmengine.runner import Runner
+        alive = [o for o in gc.get_objects() if isinstance(o, Runner)]
+        print('RUNNERS_ALIVE', len(alive))
+    """)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    r = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert 'RUNNERS_ALIVE 0' in r.stdout, r.stdout[-2000:]
