@@ -32,8 +32,8 @@ import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, fields
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -70,6 +70,19 @@ class TargetShift:
     background: str = 'clutter'  # 'clutter' (random colour or noise texture) | 'source'
     partial: bool = True  # one-viewpoint scan (partial_scan) instead of the full surface
     noise: float = 0.01  # scan noise std (unit-sphere units)
+
+
+def make_shift(shift: Union[TargetShift, dict, None]) -> TargetShift:
+    """A :class:`TargetShift` from itself, ``None`` (the defaults) or a dict of some of its fields."""
+    if shift is None:
+        return TargetShift()
+    if isinstance(shift, TargetShift):
+        return shift
+    known = {f.name for f in fields(TargetShift)}
+    unknown = set(shift) - known
+    if unknown:
+        raise ValueError(f'unknown TargetShift fields {sorted(unknown)}; known: {sorted(known)}')
+    return TargetShift(**{k: tuple(v) if isinstance(v, list) else v for k, v in shift.items()})
 
 
 def caption(cls_name: str, rng: np.random.Generator) -> str:
@@ -187,15 +200,18 @@ def write_modelnet_split(root: str, split: str, classes: Sequence[str], points: 
 def generate(out_dir: str, seed: int = 0, classes: Optional[Sequence[str]] = None, source_per_class: int = 30,
              source_views: int = 3, train_per_class: int = 40, val_per_class: int = 15, test_per_class: int = 20,
              target_views: int = 2, image_size: int = 64, num_points: int = 1024,
-             shift: Optional[TargetShift] = None, source_style: str = 'studio') -> dict:
+             shift: Union[TargetShift, dict, None] = None, source_style: str = 'studio') -> dict:
     """Generate the source and the target sets into ``out_dir`` (skipped when ``meta.json`` matches).
+
+    ``shift``: a :class:`TargetShift`, or a dict of its fields (the rest keep their defaults), e.g. from a JSON
+    ``--data-kwargs``.
 
     ``source_style``: how the source (captioned) images are rendered, see :func:`source_render`.
     """
     if source_style not in SOURCE_STYLES:
         raise ValueError(f'source_style {source_style!r} is not one of {SOURCE_STYLES}')
     classes = list(synth.OBJECT_CLASSES if classes is None else classes)
-    shift = shift or TargetShift()
+    shift = make_shift(shift)
     meta = dict(generator='mmxmodal_bench.crossmost_data', seed=seed, classes=classes,
                 source_per_class=source_per_class, source_views=source_views, train_per_class=train_per_class,
                 val_per_class=val_per_class, test_per_class=test_per_class, target_views=target_views,

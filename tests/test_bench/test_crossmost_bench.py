@@ -193,3 +193,18 @@ def test_varied_source_style(tmp_path):
         5 * np.std([corners(im).mean(0) for im in sa['images']], 0).mean()
     with pytest.raises(ValueError, match='source_style'):
         generate(str(tmp_path / 'c'), source_style='web', **kw)
+
+
+def test_target_shift_from_a_dict(tmp_path):
+    """``shift`` may be a dict of TargetShift fields (as JSON ``--data-kwargs`` give it): the named fields change,
+    the rest keep their defaults, the meta records it, and an unknown field is refused by name."""
+    from mmxmodal_bench.crossmost_data import TargetShift, generate, make_shift
+    s = make_shift(dict(background='source', gamma=[0.8, 1.3]))
+    assert s == TargetShift(background='source', gamma=(0.8, 1.3))
+    assert make_shift(None) == TargetShift()
+    kw = dict(seed=0, classes=['chair', 'mug'], source_per_class=1, source_views=1, train_per_class=1,
+              val_per_class=1, test_per_class=1, target_views=1, image_size=32, num_points=64)
+    meta = generate(str(tmp_path / 'a'), shift=dict(in_plane=0.0), **kw)
+    assert meta['shift']['in_plane'] == 0.0 and meta['shift']['background'] == 'clutter'
+    with pytest.raises(ValueError, match='rotation'):
+        make_shift(dict(rotation=3))
