@@ -45,13 +45,16 @@ def add_arguments(p) -> None:
     p.add_argument('--grid', default=None,
                    help='json of candidate lists chosen on val, keys threshold, point_weight, epochs, source_style '
                         '(replaces --thresholds / --point-weights; missing keys keep the single default)')
+    p.add_argument('--tie-break', default='first', choices=('first', 'pl_share_image'),
+                   help='between candidates with the same val score: the first in grid order, or the one whose '
+                        'joint rule took the larger share of its pseudo-labels from the 2D teacher (val runs)')
     p.add_argument('--setting', default=None, help='THRESHOLD,POINT_WEIGHT: skip the val search')
     p.add_argument('--epochs', type=int, default=None, help='self-training epochs (default: the config)')
     p.add_argument('--no-ablations', action='store_true')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--jobs', type=int, default=1,
-                   help='reported seeds run at once, each in its own spawned process (each seed is independent: '
-                        'same results as one at a time)')
+                   help='val-search candidates, then reported seeds, run at once, each in its own spawned process '
+                        '(each run is independent: same results as one at a time)')
     p.add_argument('--data-kwargs', default='{}', help='json kwargs of crossmost_data.generate (smaller sets)')
     p.add_argument('--start-kwargs', default='{"clip_epochs": 15, "ulip_epochs": 15}',
                    help='json kwargs of crossmost_start.make_start')
@@ -136,12 +139,36 @@ def selftrain(cfg, start: str, work_dir: str) -> Tuple[str, List[dict]]:
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None  # val is scored once, by the caller
     cfg.train_cfg.pop('val_interval', None)
     add_plain_checkpoint_hook(cfg)  # checkpoints that load weights-only, as tools/train.py writes them
+    done = finished_selftrain(cfg, work_dir)
+    if done is not None:
+        print(f'[crossmost protocol] reusing the finished self-training in {work_dir}', flush=True)
+        return done
     runner = Runner.from_cfg(cfg)
     runner.train()
     last = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
     path = osp.join(runner.log_dir, 'pseudo_labels.jsonl')
     records = [json.loads(x) for x in open(path)] if osp.isfile(path) else []
     return last, records
+
+
+def finished_selftrain(cfg, work_dir: str) -> Optional[Tuple[str, List[dict]]]:
+    """``(last checkpoint, per-epoch pseudo-label log)`` of a self-training that already finished in ``work_dir``
+    with exactly this config (the runner's config dump is compared as text: rule, data, seed, schedule, start), so
+    a cut-off protocol run picks up where it stopped; ``None`` otherwise."""
+    import glob
+    epochs = cfg.train_cfg.max_epochs
+    last = osp.join(work_dir, f'epoch_{epochs}.pth')
+    dump = osp.join(work_dir, osp.basename(cfg.filename)) if cfg.filename else None
+    if not (osp.isfile(last) and dump and osp.isfile(dump)):
+        return None
+    with open(dump) as f:
+        if f.read() != cfg.dump():
+            return None
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'pseudo_labels.jsonl')), reverse=True):
+        records = [json.loads(x) for x in open(path)]
+        if len(records) == epochs:
+            return last, records
+    return None
 
 
 def pseudo_label_summary(records: Sequence[dict]) -> Dict[str, Optional[float]]:
@@ -222,6 +249,25 @@ def reported_seed(args, seed: int, work: str, data_kwargs: dict, start_kwargs: d
     return out, dict(start=relative_paths(prep['start_info'], work), pseudo_labels=records, arms=out)
 
 
+def candidate_key(cand: dict) -> str:
+    return ','.join(f'{k}={v}' for k, v in cand.items())
+
+
+def tune_candidate(args, work: str, seed: int, data_kwargs: dict, start_kwargs: dict, cand: dict) -> dict:
+    """One candidate of the val search on one tuning seed: self-train, score the EMA teacher on VAL by the mean of
+    the point and image accuracy. Module level so that ``--jobs`` can run it in a spawned process."""
+    import torch
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    from mmengine.config import Config
+    classes = list(Config.fromfile(args.config).class_names)
+    prep = prepare_seed(work, seed, classes, dict(data_kwargs, source_style=cand['source_style']), start_kwargs)
+    m, records = run_arm(args, prep['data_dir'], seed, rule_of(cand), None, 'val', f'tune_{candidate_key(cand)}',
+                         cand['epochs'])
+    print(f'[crossmost protocol] tune seed {seed} {candidate_key(cand)}: val {m}', flush=True)
+    return dict(seed=seed, score=(m['pts_acc'] + m['img_acc']) / 2, val=m, **pseudo_label_summary(records))
+
+
 # ------------------------------------------------------------------------------------------------------- protocol
 GRID_KEYS = ('threshold', 'point_weight', 'epochs', 'source_style')
 
@@ -239,6 +285,20 @@ def grid_candidates(args, data_kwargs: dict) -> List[dict]:
             raise ValueError(f'--grid keys {sorted(unknown)} are not among {GRID_KEYS}')
         grid.update({k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in given.items()})
     return [dict(zip(GRID_KEYS, combo)) for combo in itertools.product(*(grid[k] for k in GRID_KEYS))]
+
+
+def choose_candidate(val_scores: Dict[str, float], val_details: Dict[str, List[dict]], tie_break: str = 'first',
+                     split: str = transfer.SELECTION_SPLIT) -> str:
+    """The candidate with the best val score; among equal scores the first in grid order (``'first'``) or the one
+    whose val runs took the larger mean share of pseudo-labels from the 2D teacher (``'pl_share_image'``)."""
+    best = transfer.select_on_val(val_scores, split=split)
+    if tie_break == 'first':
+        return best
+    if tie_break != 'pl_share_image':
+        raise ValueError(f'unknown tie-break {tie_break!r} (first | pl_share_image)')
+    tied = [k for k, v in val_scores.items() if abs(v - val_scores[best]) < 1e-9]
+    share = {k: sum(r['pl_share_image'] for r in val_details[k]) / len(val_details[k]) for k in tied}
+    return transfer.select_on_val(share, split=split)
 
 
 def rule_of(candidate: dict) -> dict:
@@ -262,22 +322,33 @@ def run(args) -> dict:
     #    the tuning seeds
     candidates = grid_candidates(args, data_kwargs)
     val_scores: Dict[str, float] = {}
+    val_details: Dict[str, List[dict]] = {}  # per tuning seed: val accuracies and pseudo-label shares
     if args.setting:
         t, w = (float(x) for x in args.setting.split(','))
         chosen = dict(candidates[0], threshold=t, point_weight=w)
     else:
-        for cand in candidates:
-            key = ','.join(f'{k}={v}' for k, v in cand.items())
-            vals = []
-            for s in args.tune_seeds:
-                prep = prepare_seed(work, s, classes, dict(data_kwargs, source_style=cand['source_style']),
-                                    start_kwargs)
-                m, _ = run_arm(args, prep['data_dir'], s, rule_of(cand), None, 'val', f'tune_{key}',
-                               cand['epochs'])
-                vals.append((m['pts_acc'] + m['img_acc']) / 2)
-                print(f'[crossmost protocol] tune seed {s} {key}: val {m}', flush=True)
-            val_scores[key] = sum(vals) / len(vals)
-        best = transfer.select_on_val(val_scores, split=args.select_on)
+        tune_jobs = max(1, min(int(getattr(args, 'jobs', 1) or 1), len(candidates) * len(args.tune_seeds)))
+        tasks = [(ci, s) for ci in range(len(candidates)) for s in args.tune_seeds]
+        for s in args.tune_seeds:  # the start of a tuning seed is made once, before the candidates share it
+            for style in dict.fromkeys(c['source_style'] for c in candidates):
+                prepare_seed(work, s, classes, dict(data_kwargs, source_style=style), start_kwargs)
+        measured: Dict[Tuple[int, int], dict] = {}
+        if tune_jobs > 1:  # independent candidate runs in spawned processes (same results as one at a time)
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(tune_jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+                futures = {t: pool.submit(tune_candidate, args, work, t[1], data_kwargs, start_kwargs,
+                                          candidates[t[0]]) for t in tasks}
+                measured = {t: f.result() for t, f in futures.items()}
+        else:
+            measured = {t: tune_candidate(args, work, t[1], data_kwargs, start_kwargs, candidates[t[0]])
+                        for t in tasks}
+        for ci, cand in enumerate(candidates):
+            key = candidate_key(cand)
+            rows = [measured[(ci, s)] for s in args.tune_seeds]
+            val_scores[key] = sum(r['score'] for r in rows) / len(rows)
+            val_details[key] = rows
+        best = choose_candidate(val_scores, val_details, getattr(args, 'tie_break', 'first'), args.select_on)
         chosen = candidates[list(val_scores).index(best)]
     print(f'[crossmost protocol] chosen on val: {chosen} (val scores {val_scores})', flush=True)
     epochs = chosen['epochs']
@@ -302,6 +373,7 @@ def run(args) -> dict:
             'top-1 accuracy (%)', seeds, arms, split='test',
             baselines={k: v for k, v in baselines.items() if k in arms}, chance=100.0 / len(classes), scale=1.0,
             select_on=args.select_on, tune_seeds=args.tune_seeds, candidates=candidates, val_scores=val_scores,
+            val_details=val_details, tie_break=getattr(args, 'tie_break', 'first'),
             chosen=chosen, config=osp.relpath(args.config, ROOT), epochs=epochs, data_kwargs=data_kwargs,
             start_kwargs=start_kwargs, per_seed={str(k): v for k, v in per_seed.items()},
             seconds=round(time.time() - t0, 1), **extra)

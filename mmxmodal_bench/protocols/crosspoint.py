@@ -17,13 +17,16 @@ Fixed before the run (nothing here is tuned on the test rows):
   of CrossPoint's augmentation, ``probe_train_pipeline`` / ``probe_test_pipeline``): ``SVC(kernel='linear')`` on
   standardised features (the scale of raw features would otherwise decide the result), ``C`` chosen from
   ``--svm-c`` on the validation rows, refit on fit + validation rows, scored once on the test rows.
+- **Scan probe** (``--scan-probe``): the same linear probe on ScanObjectNN-layout partial scans of the same
+  labelled objects (one viewpoint, canonical pose, no augmentation; ``--scan-occlusion`` / ``--scan-background``
+  as in the generator's :func:`partial_scan`), same fit / val / test rows, ``C`` chosen on val.
 - **Few-shot** (CrossPoint / Sharma & Kaul): K-way M-shot episodes, support from the labelled train rows, queries
   (``--fewshot-queries`` per class) from the test rows, ``--fewshot-runs`` episodes, ``SVC`` with ``C=1`` on
   standardised features (CrossPoint's setting, not tuned).
 
 Reported (fractions; the table shows %): one value per seed and arm, ``probe_canonical_{pretrained,random}``,
-``probe_augmented_{pretrained,random}``, ``fewshot_<K>w<M>s_{pretrained,random}``, plus the choices made on
-validation (epoch, C) and their validation scores.
+``probe_augmented_{pretrained,random}``, with ``--scan-probe`` ``probe_scan_{pretrained,random}``,
+``fewshot_<K>w<M>s_{pretrained,random}``, plus the choices made on validation (epoch, C) and their validation scores.
 """
 from __future__ import annotations
 
@@ -65,6 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--fewshot-queries', type=int, default=20, help='queries per class (test rows)')
     p.add_argument('--fewshot-runs', type=int, default=10, help='episodes per setting')
     p.add_argument('--batch-size', type=int, default=None, help='pretraining batch size (default: the config)')
+    p.add_argument('--scan-probe', action='store_true',
+                   help='also probe ScanObjectNN-layout partial scans (one viewpoint, canonical pose, no '
+                        'augmentation) of the same labelled objects: arms probe_scan_*')
+    p.add_argument('--scan-occlusion', type=float, default=0.0, help='occluded share of a scan, up to (generator)')
+    p.add_argument('--scan-background', type=float, default=0.0, help='background share of a scan (generator)')
     p.add_argument('--train-cfg-options', nargs='*', default=[],
                    help='extra key=value for tools/train.py --cfg-options')
 
@@ -75,7 +83,10 @@ def ensure_data(args: argparse.Namespace) -> dict:
     from mmxmodal_bench.synthetic.objects import generate_objects
     want = dict(num_objects=args.num_objects, seed=args.data_seed, num_views=4, image_size=64,
                 num_points=max(1024, args.num_points), cls_train_per_class=args.cls_train_per_class,
-                cls_test_per_class=args.cls_test_per_class, cls_views=1, scanobjectnn=False)
+                cls_test_per_class=args.cls_test_per_class, cls_views=1,
+                scanobjectnn=bool(getattr(args, 'scan_probe', False)))
+    if want['scanobjectnn']:
+        want.update(scan_occlusion=float(args.scan_occlusion), scan_background=float(args.scan_background))
     meta_path = osp.join(args.data_root, 'meta.json')
     if osp.isfile(meta_path):
         with open(meta_path) as f:
@@ -83,6 +94,8 @@ def ensure_data(args: argparse.Namespace) -> dict:
         n_cls = len(meta.get('classes', []))
         have = dict(meta, cls_train_per_class=meta.get('cls_counts', {}).get('train', -1) // max(n_cls, 1),
                     cls_test_per_class=meta.get('cls_counts', {}).get('test', -1) // max(n_cls, 1))
+        have.setdefault('scan_occlusion', 0.0)
+        have.setdefault('scan_background', 0.0)
         same = all(have.get(k) == v for k, v in want.items())
         classes_ok = (meta.get('classes') == list(args.classes)) if args.classes else \
             meta.get('class_set') == args.class_set
@@ -116,7 +129,23 @@ def _cfg(args: argparse.Namespace):
     return cfg
 
 
-def _pipelines(cfg, num_points: int) -> Dict[str, Tuple[list, list]]:
+def probe_sets(cfg, num_points: int, data_root: str, scan: bool = False) -> Dict[str, dict]:
+    """The probes: ``canonical`` (stored full clouds), ``augmented`` (the config's fixed per-sample draws of
+    CrossPoint's augmentation) and, with ``scan``, ``scan`` (the ScanObjectNN-layout partial scans of the same
+    labelled objects, same rows, canonical pose, no augmentation). Each: ``dataset`` (type, data_root, extra
+    kwargs), ``train`` and ``test`` pipelines."""
+    canonical, augmented = _pipelines(cfg, num_points)
+    mn = dict(type='ModelNet40Dataset', data_root=osp.join(data_root, 'modelnet40_ply_hdf5_2048'))
+    out = dict(canonical=dict(dataset=mn, train=canonical[0], test=canonical[1]),
+               augmented=dict(dataset=mn, train=augmented[0], test=augmented[1]))
+    if scan:
+        so = dict(type='ScanObjectNNDataset', data_root=osp.join(data_root, 'ScanObjectNN'), split_dir='main_split',
+                  variant='objectdataset')
+        out['scan'] = dict(dataset=so, train=canonical[0], test=canonical[1])
+    return out
+
+
+def _pipelines(cfg, num_points: int) -> Tuple[Tuple[list, list], Tuple[list, list]]:
     """Probe pipelines: canonical (stored clouds) and augmented (the config's fixed per-sample draws)."""
     canonical = [dict(type='LoadObjectPoints', num_points=num_points), dict(type='PackObjectInputs', keys=['points'])]
 
@@ -127,8 +156,7 @@ def _pipelines(cfg, num_points: int) -> Dict[str, Tuple[list, list]]:
                 t['num_points'] = num_points
         return pipe
 
-    return dict(canonical=(canonical, canonical),
-                augmented=(npts(cfg.probe_train_pipeline), npts(cfg.probe_test_pipeline)))
+    return (canonical, canonical), (npts(cfg.probe_train_pipeline), npts(cfg.probe_test_pipeline))
 
 
 def build_model(cfg, seed: int, checkpoint: Optional[str] = None):
@@ -147,15 +175,15 @@ def build_model(cfg, seed: int, checkpoint: Optional[str] = None):
     return model.eval()
 
 
-def extract(model, probe_root: str, split: str, pipeline: list) -> Tuple[np.ndarray, np.ndarray]:
-    """Frozen global features (N, D) and labels (N,) of one labelled split, in row order."""
+def extract(model, dataset: dict, split: str, pipeline: list) -> Tuple[np.ndarray, np.ndarray]:
+    """Frozen global features (N, D) and labels (N,) of one labelled split (``dataset``: type, data_root and
+    kwargs of a labelled object dataset), in row order."""
     from mmengine.runner import Runner
 
     from mmxmodal.evaluation.few_shot import extract_features
     loader = Runner.build_dataloader(dict(
         batch_size=32, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=dict(type='ModelNet40Dataset', data_root=probe_root, split=split, pipeline=pipeline,
-                     test_mode=True)))
+        dataset=dict(dataset, split=split, pipeline=pipeline, test_mode=True)))
     out = extract_features(model, loader)
     return out['feats'], out['labels']
 
@@ -242,15 +270,15 @@ def _log(msg: str) -> None:
         print(f'[eval_transfer crosspoint] {msg}', flush=True)
 
 
-def evaluate_model(model, probe_root: str, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
+def evaluate_model(model, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
                    fewshot: Sequence[Tuple[int, int]], queries: int, runs: int, seed: int) -> dict:
     """Every downstream measurement of one frozen encoder: probes (C on val) and few-shot."""
     from mmxmodal.evaluation.few_shot import few_shot_eval
     out, choices = {}, {}
     feats = {}
-    for kind, (train_pipe, test_pipe) in pipes.items():
-        tr_x, tr_y = extract(model, probe_root, 'train', train_pipe)
-        te_x, te_y = extract(model, probe_root, 'test', test_pipe)
+    for kind, p in pipes.items():
+        tr_x, tr_y = extract(model, p['dataset'], 'train', p['train'])
+        te_x, te_y = extract(model, p['dataset'], 'test', p['test'])
         feats[kind] = (tr_x, tr_y, te_x, te_y)
         C, val_scores = probe_select(tr_x, tr_y, is_val, cs)
         out[f'probe_{kind}'] = probe_test(tr_x, tr_y, te_x, te_y, C)
@@ -264,9 +292,10 @@ def evaluate_model(model, probe_root: str, pipes: dict, is_val: np.ndarray, cs: 
     return dict(values=out, choices=choices)
 
 
-def canonical_val_score(model, probe_root: str, pipes: dict, is_val: np.ndarray, cs: Sequence[float]) -> float:
-    """Best validation accuracy of the canonical probe (fit rows -> val rows) over the C candidates."""
-    tr_x, tr_y = extract(model, probe_root, 'train', pipes['canonical'][0])
+def canonical_val_score(model, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
+                        kind: str = 'canonical') -> float:
+    """Best validation accuracy of the ``kind`` probe (fit rows -> val rows) over the C candidates."""
+    tr_x, tr_y = extract(model, pipes[kind]['dataset'], 'train', pipes[kind]['train'])
     _, scores = probe_select(tr_x, tr_y, is_val, cs)
     return max(scores.values())
 
@@ -281,7 +310,8 @@ def run(args: argparse.Namespace) -> dict:
     classes = meta['classes']
     probe_root = osp.join(args.data_root, 'modelnet40_ply_hdf5_2048')
     cfg = _cfg(args)
-    pipes = _pipelines(cfg, args.num_points)
+    scan = bool(getattr(args, 'scan_probe', False))
+    pipes = probe_sets(cfg, args.num_points, args.data_root, scan=scan)
     import h5py
     with h5py.File(osp.join(probe_root, 'ply_data_train0.h5'), 'r') as f:
         train_labels = f['label'][:, 0].astype(np.int64)
@@ -300,13 +330,13 @@ def run(args: argparse.Namespace) -> dict:
         val_by_epoch = {}
         for epoch in sorted(ckpts):
             model = build_model(cfg, seed, ckpts[epoch])
-            val_by_epoch[epoch] = canonical_val_score(model, probe_root, pipes, is_val, args.svm_c)
+            val_by_epoch[epoch] = canonical_val_score(model, pipes, is_val, args.svm_c)
         best_epoch = transfer.select_on_val(val_by_epoch, split=transfer.SELECTION_SPLIT)
         _log(f'seed {seed}: canonical val accuracy by epoch {val_by_epoch} -> epoch {best_epoch}')
         values, record = {}, dict(epoch=int(best_epoch), val_by_epoch={str(k): v for k, v in val_by_epoch.items()})
         for arm in ARMS:
             model = build_model(cfg, seed, ckpts[best_epoch] if arm == 'pretrained' else None)
-            res = evaluate_model(model, probe_root, pipes, is_val, args.svm_c, fewshot, args.fewshot_queries,
+            res = evaluate_model(model, pipes, is_val, args.svm_c, fewshot, args.fewshot_queries,
                                  args.fewshot_runs, seed)
             for k, v in res['values'].items():
                 values[f'{k}_{arm}'] = v
@@ -317,7 +347,8 @@ def run(args: argparse.Namespace) -> dict:
         return values
 
     arms = transfer.run_seeds(args.seeds, one_seed)
-    order = [f'{k}_{a}' for k in ['probe_canonical', 'probe_augmented'] + [f'fewshot_{w}w{s}s' for w, s in fewshot]
+    probes = ['probe_canonical', 'probe_augmented'] + (['probe_scan'] if scan else [])
+    order = [f'{k}_{a}' for k in probes + [f'fewshot_{w}w{s}s' for w, s in fewshot]
              for a in ARMS]
     arms = {k: arms[k] for k in order}
     baselines = {k: k[:-len('pretrained')] + 'random' for k in order if k.endswith('_pretrained')}
@@ -328,7 +359,9 @@ def run(args: argparse.Namespace) -> dict:
         protocol=dict(config=args.config, classes=classes, data_seed=args.data_seed, num_objects=args.num_objects,
                       train_rows_per_class=args.cls_train_per_class - args.val_per_class,
                       val_rows_per_class=args.val_per_class, test_rows_per_class=args.cls_test_per_class,
-                      num_points=args.num_points, epochs=args.epochs, ckpt_interval=args.ckpt_interval,
+                      num_points=args.num_points, epochs=args.epochs,
+                      scan_probe=dict(occlusion=args.scan_occlusion, background=args.scan_background) if scan
+                      else None, ckpt_interval=args.ckpt_interval,
                       svm='SVC(kernel=linear) on standardised features, C chosen on val from '
                           f'{list(args.svm_c)}, refit on fit+val',
                       fewshot=dict(settings=[f'{w}-way {s}-shot' for w, s in fewshot],

@@ -177,6 +177,23 @@ def test_protocol_selects_on_val_and_writes_interim_results(tmp_path, monkeypatc
         proto.run(args)
 
 
+def test_tie_break_on_val_prefers_the_larger_2d_share():
+    """Among candidates with the same val score, ``pl_share_image`` picks the one whose joint rule took more labels
+    from the 2D teacher on val; ``first`` keeps grid order; a better score always wins over a larger share."""
+    from mmxmodal_bench import transfer
+    from mmxmodal_bench.protocols.crossmost import choose_candidate
+    scores = {'w=1.0': 85.0, 'w=0.75': 85.0, 'w=0.5': 63.3}
+    details = {'w=1.0': [dict(pl_share_image=6.7)], 'w=0.75': [dict(pl_share_image=59.9)],
+               'w=0.5': [dict(pl_share_image=100.0)]}
+    assert choose_candidate(scores, details, 'first') == 'w=1.0'
+    assert choose_candidate(scores, details, 'pl_share_image') == 'w=0.75'
+    assert choose_candidate(dict(scores, **{'w=1.0': 85.1}), details, 'pl_share_image') == 'w=1.0'
+    with pytest.raises(ValueError, match='tie-break'):
+        choose_candidate(scores, details, 'largest')
+    with pytest.raises(transfer.ProtocolError):
+        choose_candidate(scores, details, 'pl_share_image', split='test')
+
+
 def test_varied_source_style(tmp_path):
     """'varied' source renders differ from the studio ones only in background and lighting; the studio set and its
     cache key are unchanged."""

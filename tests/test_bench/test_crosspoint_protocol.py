@@ -59,13 +59,14 @@ def test_tool_tiny_run_writes_table(tmp_path):
         '--data-root', str(tmp_path / 'data'), '--classes', 'chair', 'stool', 'bench', 'sofa',
         '--num-objects', '16', '--cls-train-per-class', '5', '--val-per-class', '1', '--cls-test-per-class', '3',
         '--epochs', '1', '--ckpt-interval', '1', '--batch-size', '8', '--svm-c', '0.1', '1',
-        '--fewshot', '2x2', '--fewshot-queries', '2', '--fewshot-runs', '2'])
+        '--fewshot', '2x2', '--fewshot-queries', '2', '--fewshot-runs', '2',
+        '--scan-probe', '--scan-occlusion', '0.3', '--scan-background', '0.2'])
     assert rc == 0
     res = transfer.load_results(str(out))
     assert res['split'] == 'test' and res['seeds'] == [0, 1] and res['metric'] == 'accuracy'
     assert list(res['arms']) == ['probe_canonical_pretrained', 'probe_canonical_random',
                                  'probe_augmented_pretrained', 'probe_augmented_random',
-                                 'fewshot_2w2s_pretrained', 'fewshot_2w2s_random']
+                                 'probe_scan_pretrained', 'probe_scan_random', 'fewshot_2w2s_pretrained', 'fewshot_2w2s_random']
     for vals in res['arms'].values():
         assert len(vals) == 2 and all(0.0 <= v <= 1.0 for v in vals)
     assert res['baselines']['probe_canonical_pretrained'] == 'probe_canonical_random'
@@ -78,8 +79,12 @@ def test_tool_tiny_run_writes_table(tmp_path):
     assert (tmp_path / 'crosspoint_transfer.png').stat().st_size > 1000
     meta = json.load(open(tmp_path / 'data' / 'meta.json'))
     assert meta['classes'] == ['chair', 'stool', 'bench', 'sofa']
+    assert meta['scanobjectnn'] and meta['scan_occlusion'] == 0.3 and meta['scan_background'] == 0.2
+    assert res['protocol']['scan_probe'] == dict(occlusion=0.3, background=0.2)
+    assert osp.isfile(tmp_path / 'data' / 'ScanObjectNN' / 'main_split' / 'test_objectdataset.h5')
     # the same root with other settings is refused, not silently reused
     args = argparse.Namespace(data_root=str(tmp_path / 'data'), num_objects=17, data_seed=0, num_points=256,
-                              cls_train_per_class=5, cls_test_per_class=3, classes=meta['classes'], class_set='hard')
+                              cls_train_per_class=5, cls_test_per_class=3, classes=meta['classes'], class_set='hard',
+                              scan_probe=True, scan_occlusion=0.3, scan_background=0.2)
     with pytest.raises(transfer.ProtocolError, match='other settings'):
         crosspoint.ensure_data(args)
