@@ -209,13 +209,16 @@ def run_arm(args, data_dir: str, seed: int, rule: dict, ablation: Optional[str],
 
 
 def relative_paths(info, base: str):
-    """``info`` with every absolute path under ``base`` written relative to it (results files name no machine)."""
+    """``info`` with every absolute path under ``base`` written relative to it, and any other under the repository
+    relative to the repository (a start reused from another work dir), so that results files name no machine."""
     if isinstance(info, dict):
         return {k: relative_paths(v, base) for k, v in info.items()}
     if isinstance(info, list):
         return [relative_paths(v, base) for v in info]
-    if isinstance(info, str) and osp.isabs(info) and info.startswith(osp.join(base, '')):
-        return osp.relpath(info, base)
+    if isinstance(info, str) and osp.isabs(info):
+        for root in (base, ROOT):
+            if info.startswith(osp.join(root, '')):
+                return osp.relpath(info, root)
     return info
 
 

@@ -194,6 +194,18 @@ def test_tie_break_on_val_prefers_the_larger_2d_share():
         choose_candidate(scores, details, 'pl_share_image', split='test')
 
 
+def test_results_name_no_machine_path():
+    """Start paths in a results file are relative: to the work dir, or to the repository for a start reused from
+    another work dir; paths elsewhere are left as they are."""
+    from mmxmodal_bench.protocols.crossmost import relative_paths
+    work = str(ROOT / 'work_dirs' / 'eval_x')
+    info = dict(clip=dict(local_dir=work + '/seed0/data/source_clip', seconds=1.0),
+                ulip=[str(ROOT / 'work_dirs' / 'eval_old' / 'seed0' / 'ulip.pth'), '/elsewhere/ulip.pth', 'a/b'])
+    assert relative_paths(info, work) == dict(clip=dict(local_dir='seed0/data/source_clip', seconds=1.0),
+                                              ulip=['work_dirs/eval_old/seed0/ulip.pth', '/elsewhere/ulip.pth',
+                                                    'a/b'])
+
+
 def test_varied_source_style(tmp_path):
     """'varied' source renders differ from the studio ones only in background and lighting; the studio set and its
     cache key are unchanged."""
