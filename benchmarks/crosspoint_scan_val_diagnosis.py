@@ -52,8 +52,6 @@ def _args(name: str, occ: float, bg: float) -> argparse.Namespace:
 
 
 def main() -> dict:
-    import h5py
-    import numpy as np
     import torch
 
     from mmxmodal_bench.protocols import crosspoint
@@ -67,9 +65,7 @@ def main() -> dict:
     first = next(iter(roots.values()))
     cfg = crosspoint._cfg(first)
     ckpts = crosspoint.pretrain(first, SEED, osp.join(WORK, f'pretrain_seed{SEED}'))
-    with h5py.File(osp.join(first.data_root, 'modelnet40_ply_hdf5_2048', 'ply_data_train0.h5'), 'r') as f:
-        labels = f['label'][:, 0].astype(np.int64)
-    is_val = crosspoint.val_mask(labels, first.val_per_class)
+    is_val = crosspoint.val_rows(first.data_root, first.val_per_class)
     models = {'random': None, **{f'epoch_{e}': ckpts[e] for e in sorted(ckpts)}}
     rows = {}
     for name, args in roots.items():
@@ -77,7 +73,7 @@ def main() -> dict:
         row = {}
         for arm, ck in models.items():
             model = crosspoint.build_model(cfg, SEED, ck)
-            row[arm] = {kind: crosspoint.canonical_val_score(model, pipes, is_val, args.svm_c, kind=kind)
+            row[arm] = {kind: crosspoint.probe_val_score(model, pipes, is_val, args.svm_c, kind=kind)
                         for kind in (['canonical', 'scan'] if name == next(iter(roots)) else ['scan'])}
             print(f'[scan diagnosis] {name} {arm}: {row[arm]}', flush=True)
         rows[name] = row

@@ -110,6 +110,13 @@ def ensure_data(args: argparse.Namespace) -> dict:
                             classes=args.classes, class_set=None if args.classes else args.class_set, **want)
 
 
+def val_rows(data_root: str, val_per_class: int) -> np.ndarray:
+    """:func:`val_mask` of the labelled train split stored under ``data_root`` (row order of the h5 files)."""
+    import h5py
+    with h5py.File(osp.join(data_root, 'modelnet40_ply_hdf5_2048', 'ply_data_train0.h5'), 'r') as f:
+        return val_mask(f['label'][:, 0].astype(np.int64), val_per_class)
+
+
 def val_mask(labels: np.ndarray, val_per_class: int) -> np.ndarray:
     """True for the last ``val_per_class`` rows (in row order) of every class: the validation rows."""
     mask = np.zeros(len(labels), bool)
@@ -292,8 +299,8 @@ def evaluate_model(model, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
     return dict(values=out, choices=choices)
 
 
-def canonical_val_score(model, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
-                        kind: str = 'canonical') -> float:
+def probe_val_score(model, pipes: dict, is_val: np.ndarray, cs: Sequence[float],
+                    kind: str = 'canonical') -> float:
     """Best validation accuracy of the ``kind`` probe (fit rows -> val rows) over the C candidates."""
     tr_x, tr_y = extract(model, pipes[kind]['dataset'], 'train', pipes[kind]['train'])
     _, scores = probe_select(tr_x, tr_y, is_val, cs)
@@ -308,14 +315,10 @@ def run(args: argparse.Namespace) -> dict:
     commit = transfer.git_commit()  # the code that runs (the tree may change during a long run)
     meta = ensure_data(args)
     classes = meta['classes']
-    probe_root = osp.join(args.data_root, 'modelnet40_ply_hdf5_2048')
     cfg = _cfg(args)
     scan = bool(getattr(args, 'scan_probe', False))
     pipes = probe_sets(cfg, args.num_points, args.data_root, scan=scan)
-    import h5py
-    with h5py.File(osp.join(probe_root, 'ply_data_train0.h5'), 'r') as f:
-        train_labels = f['label'][:, 0].astype(np.int64)
-    is_val = val_mask(train_labels, args.val_per_class)
+    is_val = val_rows(args.data_root, args.val_per_class)
     for ways, shots in fewshot:
         if ways > len(classes) or shots > args.cls_train_per_class or args.fewshot_queries > args.cls_test_per_class:
             raise transfer.ProtocolError(f'{ways}-way {shots}-shot with {args.fewshot_queries} queries needs '
@@ -330,7 +333,7 @@ def run(args: argparse.Namespace) -> dict:
         val_by_epoch = {}
         for epoch in sorted(ckpts):
             model = build_model(cfg, seed, ckpts[epoch])
-            val_by_epoch[epoch] = canonical_val_score(model, pipes, is_val, args.svm_c)
+            val_by_epoch[epoch] = probe_val_score(model, pipes, is_val, args.svm_c)
         best_epoch = transfer.select_on_val(val_by_epoch, split=transfer.SELECTION_SPLIT)
         _log(f'seed {seed}: canonical val accuracy by epoch {val_by_epoch} -> epoch {best_epoch}')
         values, record = {}, dict(epoch=int(best_epoch), val_by_epoch={str(k): v for k, v in val_by_epoch.items()})
